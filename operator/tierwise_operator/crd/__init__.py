@@ -1,0 +1,1 @@
+"""CustomResourceDefinitions generated from the API models, and the checks they must pass."""

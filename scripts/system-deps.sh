@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the real components the tests run against (Prometheus, kubectl for
+# kustomize) when they are missing and this machine can install them.
+set -euo pipefail
+missing=()
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: please install: ${missing[*]} (the tests run them for real)" >&2
+  exit 1
+fi
+echo "system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
