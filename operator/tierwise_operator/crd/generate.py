@@ -263,11 +263,31 @@ def render(crd: CrdSpec) -> str:
     return HEADER + yaml.safe_dump(build_crd(crd), sort_keys=False, width=100)
 
 
+KUSTOMIZATION = "kustomization.yaml"
+
+
+def render_kustomization() -> str:
+    """Lets `deploy/default` include the CRDs as a base (`kubectl apply -k`)."""
+    doc = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [crd.filename for crd in ALL_CRDS],
+    }
+    return HEADER + yaml.safe_dump(doc, sort_keys=False)
+
+
+def rendered_files() -> dict[str, str]:
+    """Every file `tierwise crds` writes, by name."""
+    files = {crd.filename: render(crd) for crd in ALL_CRDS}
+    files[KUSTOMIZATION] = render_kustomization()
+    return files
+
+
 def write_all(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for crd in ALL_CRDS:
-        path = directory / crd.filename
-        path.write_text(render(crd))
+    for name, text in rendered_files().items():
+        path = directory / name
+        path.write_text(text)
         written.append(path)
     return written

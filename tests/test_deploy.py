@@ -1,0 +1,131 @@
+"""The kustomizations render, every object is valid Kubernetes, and the operator's RBAC is tight."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tierwise_operator.crd.structural import check_structural
+from tierwise_operator.crd.validate import validate_object
+
+from .conftest import REPO
+
+K8S_VERSION = "1.30"
+# Kinds whose schemas come from CRDs outside Kubernetes (kopf, Prometheus Operator).
+THIRD_PARTY = {"ClusterKopfPeering", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+def render(kustomization: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl not found: `make check` installs it (scripts/system-deps.sh)"
+    out = subprocess.run(
+        [kubectl, "kustomize", str(REPO / "deploy" / kustomization)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+@pytest.fixture(scope="module")
+def default_install() -> list[dict[str, Any]]:
+    return render("default")
+
+
+def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("kustomization", ["default", "ha"])
+def test_every_rendered_object_is_valid_kubernetes(kustomization: str) -> None:
+    objects = render(kustomization)
+    assert objects
+    for obj in objects:
+        if obj["kind"] in THIRD_PARTY:
+            continue
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_default_installs_crds_and_operator(default_install: list[dict[str, Any]]) -> None:
+    kinds = sorted(o["kind"] for o in default_install)
+    assert kinds.count("CustomResourceDefinition") == 2
+    for kind in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                 "Deployment", "Service"):  # fmt: skip
+        assert kind in kinds
+    for crd in (o for o in default_install if o["kind"] == "CustomResourceDefinition"):
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        assert check_structural(schema) == []
+
+
+def test_cluster_role_names_exact_resources_and_never_secrets(
+    default_install: list[dict[str, Any]],
+) -> None:
+    role = _one(default_install, "ClusterRole")
+    for rule in role["rules"]:
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[field], f"wildcard in {field}: {rule}"
+        assert "secrets" not in rule["resources"]
+    granted = {
+        (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    assert ("tierwise.dev", "inferencemodels/status") in granted
+    assert ("apps", "deployments") in granted
+    binding = _one(default_install, "ClusterRoleBinding")
+    assert binding["subjects"][0]["name"] == "tierwise-operator"
+
+
+def test_operator_runs_unprivileged_with_limits(default_install: list[dict[str, Any]]) -> None:
+    deployment = _one(default_install, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert set(container["resources"]["limits"]) == {"cpu", "memory"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert deployment["metadata"]["namespace"] == "tierwise-system"
+
+
+def test_ha_runs_two_peered_replicas() -> None:
+    objects = render("ha")
+    deployment = _one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert "--peering=tierwise" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    crd = next(o for o in objects if o["kind"] == "CustomResourceDefinition"
+               and o["spec"]["group"] == "kopf.dev")  # fmt: skip
+    peering = _one(objects, "ClusterKopfPeering")
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert validate_object(peering, schema) == []
+
+
+def test_monitoring_scrapes_runtime_pods_and_alerts_on_model_conditions() -> None:
+    objects = render("prometheus")
+    rules = _one(objects, "PrometheusRule")
+    alerts = {r["alert"] for g in rules["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts >= {"TierwiseSLOBreach", "TierwiseAccuracyOverBudget", "TierwiseNoFeasiblePlan"}
+    monitor = _one(objects, "PodMonitor")
+    labels = {r["targetLabel"] for r in monitor["spec"]["podMetricsEndpoints"][0]["relabelings"]}
+    assert "tierwise_dev_model" in labels
+
+
+@pytest.mark.parametrize(
+    "name", ["Dockerfile.operator", "Dockerfile.runtime", "Dockerfile.runtime-cuda"]
+)
+def test_images_run_as_non_root(name: str) -> None:
+    text = (REPO / "deploy" / "docker" / name).read_text()
+    assert "USER 65532" in text
+    if name == "Dockerfile.operator":
+        assert "torch" not in text.split("FROM python:3.11-slim\n")[-1]
+
+
+def test_scrape_config_is_valid_yaml_with_both_jobs() -> None:
+    config = yaml.safe_load(Path(REPO / "deploy/prometheus/scrape-config.yaml").read_text())
+    assert {j["job_name"] for j in config["scrape_configs"]} == {
+        "tierwise-runtime",
+        "tierwise-operator",
+    }
