@@ -44,6 +44,19 @@ class AccuracyMeasure(ApiModel):
     """Generation: fraction of positions whose greedy next token matches fp32's."""
 
 
+class MachineInfo(ApiModel):
+    """The machine the numbers come from: profiles from different machines are never mixed."""
+
+    cpu: str
+    """CPU model name."""
+    threads: int = Field(ge=1)
+    """Threads torch computed with."""
+    gpu: str | None = None
+    """GPU name, when one was used."""
+    torch: str = ""
+    """torch version."""
+
+
 class CandidateProfile(ApiModel):
     """One way to run the model: a variant at a precision on a tier."""
 
@@ -67,19 +80,9 @@ class CandidateProfile(ApiModel):
     """Quality loss against the primary fp32 reference."""
     error: str | None = None
     """Why this candidate could not be measured (it is then never chosen)."""
-
-
-class MachineInfo(ApiModel):
-    """The machine the numbers come from: profiles from different machines are never mixed."""
-
-    cpu: str
-    """CPU model name."""
-    threads: int = Field(ge=1)
-    """Threads torch computed with."""
-    gpu: str | None = None
-    """GPU name, when one was used."""
-    torch: str = ""
-    """torch version."""
+    machine: MachineInfo | None = None
+    """Where this candidate was measured, when profiles from several machines were merged
+    (GPU candidates on a GPU node, CPU candidates on a CPU node)."""
 
 
 class ProfiledModel(ApiModel):
