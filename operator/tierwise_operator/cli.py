@@ -61,6 +61,37 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .api import ModelProfile, Percentage, format_validation_error
+    from .report import pareto_front, points, render
+
+    try:
+        profile = ModelProfile.model_validate_json(Path(args.profile).read_text())
+        budget = Percentage.parse(args.budget) if args.budget else None
+    except OSError as exc:
+        print(f"{args.profile}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        for line in format_validation_error(exc):
+            print(f"{args.profile}: {line}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"--budget: {exc}", file=sys.stderr)
+        return 2
+    try:
+        out = render(profile, Path(args.out), budget, args.batch)
+    except ValueError as exc:
+        print(f"{args.profile}: {exc}", file=sys.stderr)
+        return 2
+    for point in pareto_front(points(profile, args.batch)):
+        print(f"frontier: {point.label:<24} {point.memory_bytes / 2**20:9.1f} MiB "
+              f"delta {point.delta:.3%}  p99 {point.p99_ms:.1f} ms")  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierwise",
@@ -84,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--filename", action="append", required=True, help="file or directory (repeatable)"
     )
     validate.set_defaults(func=_cmd_validate)
+    report = sub.add_parser("report", help="draw a profile's trade-offs and Pareto frontier")
+    report.add_argument("profile", help="profile JSON written by `tierwise-runtime profile --out`")
+    report.add_argument("--out", default="frontier.png", help="PNG to write")
+    report.add_argument("--budget", help="accuracy budget to draw, e.g. 2%%")
+    report.add_argument("--batch", type=int, help="batch size whose p99 to show")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 
