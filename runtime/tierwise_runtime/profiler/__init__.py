@@ -1,0 +1,1 @@
+"""`tierwise-runtime profile`: measure every candidate (variant x precision x tier) of a model."""
