@@ -142,7 +142,6 @@ class Lifecycle:
 
 
 def _describe(info: EngineInfo) -> str:
-    gib = info.weight_bytes / 2**30
-    return (
-        f"{info.model_name} ({info.precision}, {info.device}, {info.tier}, {gib:.2f} GiB weights)"
-    )
+    mib = info.weight_bytes / 2**20
+    where = f"{info.precision}, {info.device}, {info.tier}"
+    return f"{info.model_name} ({where}, {mib:.1f} MiB of weights)"

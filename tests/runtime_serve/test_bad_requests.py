@@ -15,36 +15,35 @@ LONG_TEXT = " ".join(["word"] * 20)  # 22 tokens with CLS and SEP; the fake take
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "code", "param"),
+    ("body", "expected"),
     [
-        (b"{", 400, "invalid_json", None),
-        (b"\xff\xfe", 400, "invalid_json", None),
-        (b"[1, 2]", 400, "invalid_json", None),
-        ({"input": "x"}, 400, "missing_required_parameter", "model"),
-        ({"model": 5, "input": "x"}, 400, "invalid_type", "model"),
-        ({"model": "gpt-4", "input": "x"}, 404, "model_not_found", "model"),
-        ({"model": "fake-embedder"}, 400, "missing_required_parameter", "input"),
-        (EMBED | {"input": 42}, 400, "invalid_type", "input"),
-        (EMBED | {"input": [1, 2, 3]}, 400, "invalid_type", "input"),
-        (EMBED | {"input": ["ok", None]}, 400, "invalid_type", "input"),
-        (EMBED | {"input": []}, 400, "empty_input", "input"),
-        (EMBED | {"input": ""}, 400, "empty_input", "input"),
-        (EMBED | {"input": ["ok", ""]}, 400, "empty_input", "input"),
-        (EMBED | {"input": ["ok", LONG_TEXT]}, 400, "context_length_exceeded", "input"),
-        (EMBED | {"input": ["x"] * 9}, 400, "too_many_inputs", "input"),
-        (EMBED | {"encoding_format": "fp16"}, 400, "invalid_value", "encoding_format"),
-        (EMBED | {"dimensions": 4}, 400, "invalid_value", "dimensions"),
-        (EMBED | {"dimensions": "8"}, 400, "invalid_type", "dimensions"),
+        (b"{", (400, "invalid_json", None)),
+        (b"\xff\xfe", (400, "invalid_json", None)),
+        (b"[1, 2]", (400, "invalid_json", None)),
+        ({"input": "x"}, (400, "missing_required_parameter", "model")),
+        ({"model": 5, "input": "x"}, (400, "invalid_type", "model")),
+        ({"model": "gpt-4", "input": "x"}, (404, "model_not_found", "model")),
+        ({"model": "fake-embedder"}, (400, "missing_required_parameter", "input")),
+        (EMBED | {"input": 42}, (400, "invalid_type", "input")),
+        (EMBED | {"input": [1, 2, 3]}, (400, "invalid_type", "input")),
+        (EMBED | {"input": ["ok", None]}, (400, "invalid_type", "input")),
+        (EMBED | {"input": []}, (400, "empty_input", "input")),
+        (EMBED | {"input": ""}, (400, "empty_input", "input")),
+        (EMBED | {"input": ["ok", ""]}, (400, "empty_input", "input")),
+        (EMBED | {"input": ["ok", LONG_TEXT]}, (400, "context_length_exceeded", "input")),
+        (EMBED | {"input": ["x"] * 9}, (400, "too_many_inputs", "input")),
+        (EMBED | {"encoding_format": "fp16"}, (400, "invalid_value", "encoding_format")),
+        (EMBED | {"dimensions": 4}, (400, "invalid_value", "dimensions")),
+        (EMBED | {"dimensions": "8"}, (400, "invalid_type", "dimensions")),
     ],
 )
 async def test_bad_embedding_requests_are_refused_with_the_reason(
     start_server: StartServer,
     embedder: FakeEmbeddingEngine,
     body: Any,
-    status: int,
-    code: str,
-    param: str | None,
+    expected: tuple[int, str, str | None],
 ) -> None:
+    status, code, param = expected
     client = await start_server(embedder, max_queue=8)
     batches = len(embedder.batches)
     kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
@@ -116,23 +115,23 @@ async def test_a_task_the_model_does_not_do_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "status", "code"),
+    ("request_line", "status", "code"),
     [
-        ("GET", "/v1/chat", 404, "not_found"),
-        ("POST", "/nowhere", 404, "not_found"),
-        ("GET", "/v1/embeddings", 405, "method_not_allowed"),
-        ("DELETE", "/v1/completions", 405, "method_not_allowed"),
-        ("POST", "/readyz", 405, "method_not_allowed"),
+        ("GET /v1/chat", 404, "not_found"),
+        ("POST /nowhere", 404, "not_found"),
+        ("GET /v1/embeddings", 405, "method_not_allowed"),
+        ("DELETE /v1/completions", 405, "method_not_allowed"),
+        ("POST /readyz", 405, "method_not_allowed"),
     ],
 )
 async def test_unknown_routes_and_methods_get_json_errors(
     start_server: StartServer,
     embedder: FakeEmbeddingEngine,
-    method: str,
-    path: str,
+    request_line: str,
     status: int,
     code: str,
 ) -> None:
+    method, path = request_line.split()
     client = await start_server(embedder)
     response = await client.request(method, path)
     assert response.status == status

@@ -1,4 +1,4 @@
-"""POST /v1/embeddings: OpenAI's shape, exact vectors in float and base64, batched across requests."""
+"""POST /v1/embeddings: OpenAI's shape, exact floats or base64, batched across requests."""
 
 from __future__ import annotations
 

@@ -25,29 +25,29 @@ class FakeNvml:
         self.init_error = init_error
         self.devices = {0: ("GPU-aaa", 10 * GIB), 1: ("GPU-bbb", 20 * GIB)}
 
-    def nvmlInit(self) -> None:
+    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
         if self.init_error:
             raise self.NVMLError("Driver Not Loaded")
 
-    def nvmlDeviceGetCount(self) -> int:
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802 - pynvml's names
         return len(self.devices)
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:  # noqa: N802 - pynvml's names
         if index not in self.devices:
             raise self.NVMLError("Invalid Argument")
         return index
 
-    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> int:
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> int:  # noqa: N802 - pynvml's names
         for index, (known, _) in self.devices.items():
             if known == uuid:
                 return index
         raise self.NVMLError("Not Found")
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> Any:
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> Any:  # noqa: N802 - pynvml's names
         used = self.devices[handle][1]
         return SimpleNamespace(used=used, total=80 * GIB, free=80 * GIB - used)
 
-    def nvmlDeviceGetName(self, handle: int) -> bytes:
+    def nvmlDeviceGetName(self, handle: int) -> bytes:  # noqa: N802 - pynvml's names
         return f"Fake GPU {handle}".encode()
 
 
