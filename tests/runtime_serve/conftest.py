@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tierwise_runtime.server import create_app
 from .fakes import FakeEmbeddingEngine, FakeGenerationEngine
 
 Client = TestClient[Any, Any]
+REPO = Path(__file__).resolve().parents[2]
 StartServer = Callable[..., Awaitable[Client]]
 
 
@@ -115,3 +118,11 @@ def assert_error(body: dict[str, Any], code: str, param: str | None = None) -> N
     assert isinstance(error["message"], str) and error["message"]
     if param is not None:
         assert param.split("[")[0] in error["message"]
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child Python that imports this checkout's code (and the tests)."""
+    paths = [str(REPO / "operator"), str(REPO / "runtime"), str(REPO)]
+    if inherited := os.environ.get("PYTHONPATH"):
+        paths.append(inherited)
+    return os.environ | {"PYTHONPATH": os.pathsep.join(paths)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from tierwise_runtime import cli, server
 from tierwise_runtime.serve_config import ServeConfig
 
-from ..conftest import REPO
+from .conftest import child_env
 from .fakes import FakeEmbeddingEngine
 
 SERVE = ["serve", "--model", "builtin://all-minilm-l6-v2"]
@@ -52,10 +51,9 @@ def test_help_imports_neither_torch_nor_the_server() -> None:
         "heavy = ('torch', 'aiohttp', 'tierwise_runtime.server')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
-    path = os.pathsep.join([str(REPO / "operator"), str(REPO / "runtime")])
     result = subprocess.run(
         [sys.executable, "-c", code],
-        capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": path},
+        capture_output=True, text=True, check=True, env=child_env(),
     )  # fmt: skip
     assert "--max-wait-ms" in result.stdout
     assert result.stdout.strip().endswith("[]")

@@ -139,3 +139,19 @@ def test_a_real_gpu_reports_used_and_total_memory() -> None:
     assert reading is not None
     assert reading.total_bytes > GIB
     assert 0 < reading.used_bytes <= reading.total_bytes
+
+
+@pytest.mark.cuda
+def test_used_gpu_memory_grows_by_a_tensor_put_on_the_device() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or not _real_nvml_works():
+        pytest.skip("no CUDA device on this machine")
+    torch.zeros(1, device="cuda")  # the CUDA context is not what we measure
+    torch.cuda.synchronize()
+    before = gpu_memory("cuda:0")
+    tensor = torch.ones(GIB // 4, device="cuda")
+    torch.cuda.synchronize()
+    after = gpu_memory("cuda:0")
+    assert before is not None and after is not None
+    assert after.used_bytes - before.used_bytes >= 0.9 * GIB
+    del tensor

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tierwise_operator.api import TierKind
-from tierwise_runtime.gpu import GpuMemory
+from tierwise_runtime.gpu import GpuMemory, gpu_memory
 from tierwise_runtime.memory import MemoryUsage
 from tierwise_runtime.metrics import RuntimeMetrics
 
@@ -107,6 +108,20 @@ async def test_gpu_memory_of_the_serving_device_is_exposed_when_there_is_one(
     assert sample(samples, "tierwise_runtime_gpu_memory_bytes", state="used") == 3 * GIB
     assert sample(samples, "tierwise_runtime_gpu_memory_bytes", state="total") == 80 * GIB
     assert set(seen) == {"cuda:0"}
+
+
+@pytest.mark.cuda
+async def test_a_real_gpu_shows_in_the_metrics(start_server: StartServer) -> None:
+    if gpu_memory("cuda:0") is None:
+        pytest.skip("no NVIDIA GPU or driver on this machine")
+    engine = FakeGenerationEngine()
+    engine.info = dataclasses.replace(engine.info, device="cuda:0", tier=TierKind.GPU)
+    client = await start_server(engine)
+    samples = await scrape(client)
+    used = sample(samples, "tierwise_runtime_gpu_memory_bytes", state="used")
+    total = sample(samples, "tierwise_runtime_gpu_memory_bytes", state="total")
+    assert used is not None and total is not None
+    assert 0 < used <= total
 
 
 def test_memory_figures_are_read_at_every_scrape() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import sys
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from ..conftest import REPO
+from .conftest import REPO, child_env
 
 pytestmark = pytest.mark.slow  # starts real processes (each imports torch)
 
@@ -52,11 +51,9 @@ async def start_process() -> AsyncIterator[StartProcess]:
     started: list[ServerProcess] = []
 
     async def start(*args: str) -> ServerProcess:
-        path = os.pathsep.join([str(REPO / "operator"), str(REPO / "runtime"), str(REPO)])
-        env = os.environ | {"PYTHONPATH": path}
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.runtime_serve.serve_fake", *args,
-            cwd=REPO, env=env, stderr=asyncio.subprocess.PIPE,
+            cwd=REPO, env=child_env(), stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         server = ServerProcess(process)
         started.append(server)
