@@ -135,17 +135,19 @@ async def _stream_completion(
     completion_tokens = 0
     try:
         async for event in stream:
-            choice: dict[str, Any] = {"index": event.index, "logprobs": None}
             if isinstance(event, Finished):
                 completion_tokens += event.completion_tokens
                 life.metrics.tokens.labels(kind="completion").inc(event.completion_tokens)
-                choice |= {"text": "", "finish_reason": event.reason}
+                text, reason = "", event.reason
             else:
-                choice |= {"text": event.text, "finish_reason": None}
+                text, reason = event.text, None
+            choice = {"text": text, "index": event.index, "logprobs": None, "finish_reason": reason}
             await _send_event(response, envelope | {"choices": [choice]})
         if req.include_usage:
             usage = _usage(stream.prompt_tokens, completion_tokens)
             await _send_event(response, envelope | {"choices": [], "usage": usage})
+    except ConnectionResetError:
+        return response  # the client left; the caller stops its decoding
     except Exception as exc:  # headers are gone: report in-band, as OpenAI does
         await _send_event(
             response, error_body(500, f"generation failed: {exc}", code="internal_error")

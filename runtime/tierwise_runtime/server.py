@@ -150,9 +150,9 @@ async def _serve(load: EngineLoader, config: ServeConfig) -> tuple[int, bool]:
     runner = web.AppRunner(
         app, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
     )
+    sock = _listen(config.host, config.port)  # before setup starts loading the model
     await runner.setup()
     try:
-        sock = _listen(config.host, config.port)
         await web.SockSite(runner, sock).start()
         host, port = sock.getsockname()[:2]
         log.info("listening on http://%s:%d", host, port)

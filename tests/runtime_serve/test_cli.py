@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,17 @@ def test_a_subcommand_is_one_registered_function(
     assert cli.main(["hello", "--to", "pods"]) == 0
     assert capsys.readouterr().out == "hello pods\n"
     assert isinstance(cli.build_parser(), argparse.ArgumentParser)
+
+
+def test_a_port_in_use_fails_before_the_model_loads() -> None:
+    loads: list[str] = []
+
+    def load() -> FakeEmbeddingEngine:
+        loads.append("loaded")
+        return FakeEmbeddingEngine()
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        config = ServeConfig(host="127.0.0.1", port=taken.getsockname()[1])
+        with pytest.raises(OSError, match="in use"):
+            server.serve(load, config)
+    assert loads == []
