@@ -1,0 +1,192 @@
+"""Parsing and checking the JSON bodies of /v1/embeddings and /v1/completions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .api_errors import ApiError, invalid
+from .engine import SamplingParams
+
+#: OpenAI's own limits, kept so clients see the same errors here as there.
+MAX_STOP_STRINGS = 4
+_SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
+
+Encoding = Literal["float", "base64"]
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    model: str
+    texts: list[str]
+    encoding: Encoding
+    dimensions: int | None
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    prompts: list[str]
+    params: SamplingParams
+    stop: tuple[str, ...]
+    stream: bool
+    include_usage: bool
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 saying why it is not one."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise invalid("the body must be a JSON object", code="invalid_json")
+    return body
+
+
+def parse_embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
+    encoding: Encoding
+    match body.get("encoding_format") or "float":
+        case "float":
+            encoding = "float"
+        case "base64":
+            encoding = "base64"
+        case _:
+            raise invalid("encoding_format must be 'float' or 'base64'", "encoding_format")
+    return EmbeddingRequest(
+        model=_model(body),
+        texts=_texts(body, "input"),
+        encoding=encoding,
+        dimensions=_integer(body, "dimensions", None, minimum=1),
+    )
+
+
+def parse_completion_request(body: dict[str, Any]) -> CompletionRequest:
+    _refuse_unsupported(body)
+    seed_low, seed_high = _SEED_RANGE
+    params = SamplingParams(
+        max_tokens=_integer(body, "max_tokens", 16, minimum=1) or 16,
+        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0, open_low=True),
+        seed=_integer(body, "seed", None, minimum=seed_low, maximum=seed_high),
+    )
+    return CompletionRequest(
+        model=_model(body),
+        prompts=_texts(body, "prompt"),
+        params=params,
+        stop=_stop(body),
+        stream=_boolean(body, "stream"),
+        include_usage=_boolean(body.get("stream_options") or {}, "include_usage"),
+    )
+
+
+def _model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise invalid("model is required", "model", "missing_required_parameter")
+    if not isinstance(model, str):
+        raise invalid("model must be a string", "model", "invalid_type")
+    return model
+
+
+def _texts(body: dict[str, Any], name: str) -> list[str]:
+    """A string or a non-empty list of strings, none of them empty."""
+    value = body.get(name)
+    if value is None:
+        raise invalid(f"{name} is required", name, "missing_required_parameter")
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+        hint = " (token arrays are not accepted: send text)" if _has_ints(value) else ""
+        raise invalid(f"{name} must be a string or a list of strings{hint}", name, "invalid_type")
+    if not texts:
+        raise invalid(f"{name} must not be an empty list", name, "empty_input")
+    for index, text in enumerate(texts):
+        if not text:
+            where = name if isinstance(value, str) else f"{name}[{index}]"
+            raise invalid(f"{where} must not be an empty string", name, "empty_input")
+    return texts
+
+
+def _has_ints(value: object) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, int | list) for item in items)
+
+
+def _stop(body: dict[str, Any]) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise invalid("stop must be a non-empty string or a list of them", "stop", "invalid_type")
+    if len(stops) > MAX_STOP_STRINGS:
+        raise invalid(f"stop takes at most {MAX_STOP_STRINGS} strings", "stop")
+    return tuple(stops)
+
+
+def _integer(
+    body: dict[str, Any],
+    name: str,
+    default: int | None,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"{name} must be an integer", name, "invalid_type")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise invalid(f"{name} must be {bounds}, got {value}", name)
+    return value
+
+
+def _number(
+    body: dict[str, Any],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"{name} must be a number", name, "invalid_type")
+    if value > high or value < low or (open_low and value == low):
+        bracket = "(" if open_low else "["
+        raise invalid(f"{name} must be in {bracket}{low}, {high}], got {value}", name)
+    return float(value)
+
+
+def _boolean(body: dict[str, Any], name: str) -> bool:
+    if not isinstance(body, dict):
+        raise invalid("stream_options must be an object", "stream_options", "invalid_type")
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(f"{name} must be true or false", name, "invalid_type")
+    return value
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    """Options that would change the answer and that this server does not implement."""
+    unsupported: dict[str, tuple[object, ...]] = {
+        "n": (None, 1),
+        "best_of": (None, 1),
+        "echo": (None, False),
+        "logprobs": (None,),
+        "suffix": (None,),
+    }
+    for name, accepted in unsupported.items():
+        value = body.get(name)
+        if not any(value is ok or (type(value) is type(ok) and value == ok) for ok in accepted):
+            raise ApiError(
+                400, f"{name}={value!r} is not supported", param=name, code="unsupported_parameter"
+            )

@@ -1,0 +1,245 @@
+"""The OpenAI-compatible routes: /v1/embeddings, /v1/completions (JSON or SSE) and /v1/models."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+import torch
+from aiohttp import web
+
+from .api_errors import ApiError, error_body, invalid, unavailable
+from .api_requests import (
+    CompletionRequest,
+    EmbeddingRequest,
+    parse_completion_request,
+    parse_embedding_request,
+    parse_json,
+)
+from .appkeys import CONFIG, LIFECYCLE
+from .batching import QueueFull
+from .completion_service import CompletionService, CompletionStream, Finished, TextDelta
+from .embedding_service import EmbeddingService
+from .engine import EngineInfo
+from .input_checks import InputTooLong
+from .lifecycle import Lifecycle
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/embeddings")
+async def embeddings(request: web.Request) -> web.Response:
+    life = request.app[LIFECYCLE]
+    req = parse_embedding_request(parse_json(await request.read()))
+    info = _check_model(life, req.model)
+    service = _embedding_service(life, info)
+    if req.dimensions is not None and req.dimensions != info.embedding_dim:
+        raise invalid(f"dimensions must be {info.embedding_dim} for this model", "dimensions")
+    _check_count(request, len(req.texts), "input")
+    try:
+        result = await service.embed(req.texts)
+    except (QueueFull, InputTooLong) as exc:
+        raise _refusal(request, exc, "input", len(req.texts)) from exc
+    life.metrics.tokens.labels(kind="prompt").inc(result.prompt_tokens)
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encode(vector, req)}
+        for i, vector in enumerate(result.vectors)
+    ]
+    usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}
+    return web.json_response(
+        {"object": "list", "data": data, "model": info.model_name, "usage": usage}
+    )
+
+
+@routes.post("/v1/completions")
+async def completions(request: web.Request) -> web.StreamResponse:
+    life = request.app[LIFECYCLE]
+    req = parse_completion_request(parse_json(await request.read()))
+    info = _check_model(life, req.model)
+    service = _completion_service(life, info)
+    _check_count(request, len(req.prompts), "prompt")
+    try:
+        stream = await service.submit(req.prompts, req.params, req.stop)
+    except (QueueFull, InputTooLong) as exc:
+        raise _refusal(request, exc, "prompt", len(req.prompts)) from exc
+    life.metrics.tokens.labels(kind="prompt").inc(stream.prompt_tokens)
+    try:
+        if req.stream:
+            return await _stream_completion(request, life, info, req, stream)
+        return await _whole_completion(life, info, req, stream)
+    finally:
+        stream.cancel()
+
+
+@routes.get("/v1/models")
+async def models(request: web.Request) -> web.Response:
+    life = request.app[LIFECYCLE]
+    info = _loaded(life)
+    model = {
+        "id": info.model_name,
+        "object": "model",
+        "created": life.created,
+        "owned_by": "tierwise",
+        "tierwise": {
+            "task": str(info.task),
+            "precision": str(info.precision),
+            "device": info.device,
+            "tier": str(info.tier),
+            "max_tokens": info.max_tokens,
+            "weight_bytes": info.weight_bytes,
+        },
+    }
+    return web.json_response({"object": "list", "data": [model]})
+
+
+async def _whole_completion(
+    life: Lifecycle, info: EngineInfo, req: CompletionRequest, stream: CompletionStream
+) -> web.Response:
+    texts = [""] * len(req.prompts)
+    reasons: list[str | None] = [None] * len(req.prompts)
+    completion_tokens = 0
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            texts[event.index] += event.text
+        else:
+            reasons[event.index] = event.reason
+            completion_tokens += event.completion_tokens
+            life.metrics.tokens.labels(kind="completion").inc(event.completion_tokens)
+    choices = [
+        {"text": text, "index": i, "logprobs": None, "finish_reason": reasons[i]}
+        for i, text in enumerate(texts)
+    ]
+    body = _completion_envelope(info) | {
+        "choices": choices,
+        "usage": _usage(stream.prompt_tokens, completion_tokens),
+    }
+    return web.json_response(body)
+
+
+async def _stream_completion(
+    request: web.Request,
+    life: Lifecycle,
+    info: EngineInfo,
+    req: CompletionRequest,
+    stream: CompletionStream,
+) -> web.StreamResponse:
+    """Server-sent events: one chunk per text delta or finish, then `data: [DONE]`."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    envelope = _completion_envelope(info)
+    completion_tokens = 0
+    try:
+        async for event in stream:
+            if isinstance(event, Finished):
+                completion_tokens += event.completion_tokens
+                life.metrics.tokens.labels(kind="completion").inc(event.completion_tokens)
+                text, reason = "", event.reason
+            else:
+                text, reason = event.text, None
+            choice = {"text": text, "index": event.index, "logprobs": None, "finish_reason": reason}
+            await _send_event(response, envelope | {"choices": [choice]})
+        if req.include_usage:
+            usage = _usage(stream.prompt_tokens, completion_tokens)
+            await _send_event(response, envelope | {"choices": [], "usage": usage})
+    except ConnectionResetError:
+        return response  # the client left; the caller stops its decoding
+    except Exception as exc:  # headers are gone: report in-band, as OpenAI does
+        await _send_event(
+            response, error_body(500, f"generation failed: {exc}", code="internal_error")
+        )
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def _send_event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
+    await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+
+def _completion_envelope(info: EngineInfo) -> dict[str, Any]:
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": info.model_name,
+    }
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _encode(vector: torch.Tensor, req: EmbeddingRequest) -> list[float] | str:
+    """Floats, or OpenAI's base64: the little-endian float32 bytes of the vector."""
+    values = vector.detach().to(device="cpu", dtype=torch.float32).contiguous()
+    if req.encoding == "base64":
+        raw = values.numpy().astype("<f4", copy=False).tobytes()
+        return base64.b64encode(raw).decode("ascii")
+    return list(values.tolist())
+
+
+def _loaded(life: Lifecycle) -> EngineInfo:
+    if life.info is None:  # the readiness gate keeps requests out before this
+        raise ApiError(503, "the model is not loaded yet", code="model_loading")
+    return life.info
+
+
+def _check_model(life: Lifecycle, model: str) -> EngineInfo:
+    info = _loaded(life)
+    if model != info.model_name:
+        raise ApiError(
+            404,
+            f"the model {model!r} does not exist here; this server serves {info.model_name!r}",
+            param="model",
+            code="model_not_found",
+        )
+    return info
+
+
+def _embedding_service(life: Lifecycle, info: EngineInfo) -> EmbeddingService:
+    if life.embeddings is None:
+        raise _wrong_task(info, "/v1/embeddings")
+    return life.embeddings
+
+
+def _completion_service(life: Lifecycle, info: EngineInfo) -> CompletionService:
+    if life.completions is None:
+        raise _wrong_task(info, "/v1/completions")
+    return life.completions
+
+
+def _wrong_task(info: EngineInfo, route: str) -> ApiError:
+    return ApiError(
+        400,
+        f"{info.model_name} is a {info.task} model and does not serve {route}",
+        param="model",
+        code="unsupported_task",
+    )
+
+
+def _check_count(request: web.Request, count: int, param: str) -> None:
+    """A request larger than the whole queue could never be admitted: refuse it for good."""
+    limit = request.app[CONFIG].limits.max_queue
+    if count > limit:
+        raise invalid(
+            f"{param} has {count} items; at most {limit} per request", param, "too_many_inputs"
+        )
+
+
+def _refusal(
+    request: web.Request, exc: QueueFull | InputTooLong, param: str, count: int
+) -> ApiError:
+    if isinstance(exc, QueueFull):
+        retry_after = request.app[CONFIG].retry_after_s
+        return unavailable(f"overloaded: {exc}; retry later", "queue_full", retry_after)
+    name = f"{param}[{exc.index}]" if count > 1 else param
+    return invalid(exc.describe(name), param, "context_length_exceeded")

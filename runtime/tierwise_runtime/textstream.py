@@ -1,0 +1,72 @@
+"""Generated token ids to text deltas that never split a character or show part of a stop string."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+#: What byte-level decoders print for the bytes of a character still incomplete.
+_PARTIAL = "\ufffd"
+
+
+class TextStream:
+    """The text of one generated sequence, released piece by piece.
+
+    Each token re-decodes the whole sequence (decoders that drop a leading
+    space or merge bytes only get it right with context) and releases what
+    can no longer change: a trailing partial character, and a trailing piece
+    that may be the start of a stop string, are held back until the next
+    token settles them. A stop string ends the text just before it.
+    """
+
+    def __init__(
+        self, detokenize: Callable[[Sequence[int]], str], stop: Sequence[str] = ()
+    ) -> None:
+        self._detokenize = detokenize
+        self._stop = tuple(s for s in stop if s)
+        self._ids: list[int] = []
+        self._text = ""
+        self._sent = 0
+        self.stopped = False
+        """True once a stop string appeared; the text ends before it."""
+
+    @property
+    def text(self) -> str:
+        """Everything released so far."""
+        return self._text[: self._sent]
+
+    def push(self, token: int) -> str:
+        """Add one generated token; returns the text it releases (often empty)."""
+        if self.stopped:
+            return ""
+        self._ids.append(token)
+        self._text = self._detokenize(self._ids)
+        cut = self._first_stop()
+        if cut is not None:
+            self.stopped = True
+            return self._release(cut)
+        return self._release(len(self._text) - self._unsettled())
+
+    def flush(self) -> str:
+        """The held-back rest, once the sequence has ended."""
+        return "" if self.stopped else self._release(len(self._text))
+
+    def _release(self, end: int) -> str:
+        if end <= self._sent:
+            return ""
+        delta = self._text[self._sent : end]
+        self._sent = end
+        return delta
+
+    def _first_stop(self) -> int | None:
+        found = [i for stop in self._stop if (i := self._text.find(stop)) >= 0]
+        return min(found) if found else None
+
+    def _unsettled(self) -> int:
+        """Length of the tail that the next tokens may still change or cut."""
+        text = self._text
+        partial = len(text) - len(text.rstrip(_PARTIAL))
+        stop_prefix = max(
+            (k for stop in self._stop for k in range(1, len(stop)) if text.endswith(stop[:k])),
+            default=0,
+        )
+        return max(partial, stop_prefix)

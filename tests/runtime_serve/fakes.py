@@ -1,0 +1,165 @@
+"""Deterministic tiny engines that honour the Engine contract, for serving tests.
+
+Both record which batches they ran and on which thread, and can be held at
+a gate (to fill the queue) or slowed down (to have requests in flight).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from tierwise_operator.api import Architecture, Precision, Task, TierKind
+from tierwise_runtime.engine import EngineInfo, SamplingParams
+
+log = logging.getLogger("tests.fake_engine")
+
+VOCAB = 1000
+CLS, SEP = 101, 102
+
+
+class _Recorder:
+    """Batch sizes, engine threads, and an optional gate and delay for every engine call."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.batches: list[int] = []
+        self.threads: set[str] = set()
+        self.delay_s = delay_s
+        self.entered = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
+
+    def hold(self) -> None:
+        """Make the next engine calls wait until `release`."""
+        self.entered.clear()
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def _enter(self, size: int) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.batches.append(size)
+        log.info("fake engine: batch of %d", size)
+        self.entered.set()
+        if not self._gate.wait(timeout=30):
+            raise TimeoutError("the test never released the fake engine")
+        time.sleep(self.delay_s)
+
+
+class FakeEmbeddingEngine(_Recorder):
+    """Mean of per-token rows of a seeded random table, L2-normalised: a bag of words."""
+
+    def __init__(self, *, dim: int = 8, max_tokens: int = 16, delay_s: float = 0.0) -> None:
+        super().__init__(delay_s)
+        self.table = torch.randn(VOCAB, dim, generator=torch.Generator().manual_seed(0))
+        self.info = EngineInfo(
+            model_name="fake-embedder",
+            task=Task.TEXT_EMBEDDING,
+            architecture=Architecture.BERT,
+            precision=Precision.FP32,
+            device="cpu",
+            tier=TierKind.CPU,
+            max_tokens=max_tokens,
+            weight_bytes=self.table.numel() * 4,
+            parameters=self.table.numel(),
+            embedding_dim=dim,
+        )
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        self.threads.add(threading.current_thread().name)
+        return [
+            [CLS, *(zlib.crc32(word.encode()) % VOCAB for word in text.split()), SEP]
+            for text in texts
+        ]
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        self._enter(len(texts))
+        rows = [self.table[torch.tensor(ids)].mean(dim=0) for ids in self.tokenize(texts)]
+        return torch.nn.functional.normalize(torch.stack(rows), dim=-1)
+
+
+BOS, EOS = 1, 2
+_BYTE0 = 3  # token id of byte 0
+
+
+class FakeGenerationEngine(_Recorder):
+    """Byte-level tokens; each step writes the next letter of the alphabet, and EOS after `z`.
+
+    Greedy: after "a" comes "bcd..."; with temperature > 0 it skips ahead by a
+    seeded random 0-2 letters, so a seed makes sampling reproducible.
+    """
+
+    eos_token_ids = frozenset({EOS})
+
+    def __init__(self, *, max_tokens: int = 64, delay_s: float = 0.0) -> None:
+        super().__init__(delay_s)
+        self.steps_run = 0
+        self.params: list[SamplingParams] = []
+        self.info = EngineInfo(
+            model_name="fake-generator",
+            task=Task.TEXT_GENERATION,
+            architecture=Architecture.LLAMA,
+            precision=Precision.FP32,
+            device="cpu",
+            tier=TierKind.CPU,
+            max_tokens=max_tokens,
+            weight_bytes=1234,
+            parameters=617,
+            kv_cache_bytes_per_token=64,
+        )
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        self.threads.add(threading.current_thread().name)
+        return [[BOS, *(byte + _BYTE0 for byte in text.encode())] for text in texts]
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        data = bytes(i - _BYTE0 for i in ids if i >= _BYTE0)
+        return data.decode("utf-8", errors="replace")
+
+    def logits(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
+        width = max(map(len, ids))
+        out = torch.zeros(len(ids), width, 256 + _BYTE0)
+        for b, seq in enumerate(ids):
+            for s, token in enumerate(seq):
+                out[b, s, self._next(token, 0)] = 1.0
+        return out
+
+    def generate(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> Iterator[list[int | None]]:
+        self._enter(len(prompts))
+        self.params.extend(params)
+        last = [prompt[-1] for prompt in prompts]
+        made = [0] * len(prompts)
+        rngs = [random.Random(p.seed) for p in params]
+        while True:
+            step: list[int | None] = []
+            for i, p in enumerate(params):
+                if last[i] == EOS or made[i] >= p.max_tokens:
+                    step.append(None)
+                    continue
+                skip = rngs[i].randint(0, 2) if p.temperature > 0 else 0
+                last[i] = self._next(last[i], skip)
+                made[i] += 1
+                step.append(last[i])
+            if all(token is None for token in step):
+                return
+            self.steps_run += 1
+            time.sleep(self.delay_s)
+            yield step
+
+    @staticmethod
+    def _next(token: int, skip: int) -> int:
+        char = token - _BYTE0
+        if ord("z") - skip <= char <= ord("z"):
+            return EOS
+        if ord("a") <= char < ord("z"):
+            return char + 1 + skip + _BYTE0
+        return ord("a") + _BYTE0
