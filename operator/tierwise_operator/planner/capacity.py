@@ -33,6 +33,15 @@ def replica_need(figures: Figures, kind: TierKind, context: int, batch: int) -> 
     return ReplicaNeed(tier_bytes, tier_bytes, figures.cpu_cores, gpu=False)
 
 
+def batch_limit(figures: Figures, tier: TierClass, context: int) -> float:
+    """The most sequences whose KV cache fits one node (or device) next to the weights."""
+    room = int(tier.spec.memory_per_node) - figures.resident_bytes - _MIB  # rounding slack
+    per_sequence = figures.kv_bytes_per_token * context
+    if room < 0:
+        return 0
+    return math.inf if per_sequence == 0 else room // per_sequence
+
+
 def _round_up_mib(n: int) -> int:
     return -(-n // _MIB) * _MIB
 

@@ -3,7 +3,6 @@ every candidate's evaluation, the current plan's standing and the fp16-on-GPU ba
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -11,10 +10,9 @@ from decimal import Decimal
 
 from ..api import PRIMARY_VARIANT, InferenceModel, Precision, TierClass, TierKind
 from . import explain
-from .candidates import enumerate_candidates, missing_tiers
-from .capacity import TierPool, replica_need
-from .cost import replica_hour
-from .evaluate import Demand, Evaluation, Stage, evaluate
+from .candidates import CandidateKey, enumerate_candidates, missing_tiers
+from .capacity import TierPool
+from .evaluate import Demand, Evaluation, Stage, evaluate, size
 from .figures import FigureSource
 from .hysteresis import stabilise
 from .settings import PlannerSettings
@@ -143,21 +141,21 @@ def _keep_current(
 def baseline_per_hour(
     model: InferenceModel, tiers: Sequence[TierClass], demand: Demand, source: FigureSource
 ) -> Decimal | None:
-    """The same traffic at fp16 on the cheapest GPU TierClass (capacity and budget ignored)."""
+    """The same traffic at fp16 on the cheapest GPU TierClass (capacity and budget ignored;
+    priced at full throughput where fp16 misses the latency SLO)."""
     costs = []
+    slo = model.spec.slo.latency_p99
     for tier in tiers:
-        if tier.spec.kind is not TierKind.GPU:
-            continue
         figures = source.figures(PRIMARY_VARIANT, Precision.FP16, tier)
-        if figures.missing or figures.curve is None:
+        if tier.spec.kind is not TierKind.GPU or figures.missing or figures.curve is None:
             continue
-        slo = model.spec.slo.latency_p99
-        capacity, batch = figures.curve.capacity(None if slo is None else float(slo))
-        if capacity <= 0:  # it misses the SLO anyway: price it at full throughput
-            capacity, batch = figures.curve.capacity(None)
-        need = replica_need(figures, TierKind.GPU, model.spec.context_length, math.ceil(batch))
-        if not TierPool(tier, None).fits_a_node(need):
-            continue
-        replicas = max(math.ceil(demand.rps / capacity - 1e-9), model.spec.replicas.min, 1)
-        costs.append(replica_hour(tier, need) * replicas)
+        key = CandidateKey(PRIMARY_VARIANT, Precision.FP16, tier.name)
+        base = Evaluation(key, tier, figures, None, 1, 0.0, 0, None, None, Stage.FEASIBLE,
+                          demand_rps=demand.rps)  # fmt: skip
+        sized = size(model, base, None if slo is None else float(slo))
+        if sized.capacity_rps <= 0:
+            sized = size(model, base, None)
+        if sized.max_batch and sized.need and TierPool(tier, None).fits_a_node(sized.need):
+            assert sized.per_hour is not None
+            costs.append(sized.per_hour)
     return min(costs, default=None)

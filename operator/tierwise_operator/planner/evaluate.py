@@ -11,9 +11,10 @@ from enum import IntEnum
 from ..api import InferenceModel, TierClass
 from . import explain
 from .candidates import Candidate, CandidateKey
-from .capacity import ReplicaNeed, TierPool, replica_need
+from .capacity import ReplicaNeed, TierPool, batch_limit, replica_need
 from .cost import replica_hour
 from .figures import Figures
+from .latency import LatencyCurve
 from .snapshot import FailedKey
 
 
@@ -77,7 +78,7 @@ class Evaluation:
         per_hour = replica_hour(self.tier, self.need) * replicas
         p99 = None
         if replicas and self.figures.curve is not None:
-            p99 = self.figures.curve.predicted_p99(self.demand_rps / replicas)
+            p99 = self.figures.curve.predicted_p99(self.demand_rps / replicas, self.max_batch)
         return replace(self, replicas=replicas, per_hour=per_hour, predicted_p99_s=p99)
 
 
@@ -105,17 +106,54 @@ def evaluate(
     if figures.accuracy_delta > budget + 1e-12:
         return base.broken(Stage.ACCURACY, explain.accuracy(figures.accuracy_delta, budget))
     slo = model.spec.slo.latency_p99
-    capacity, batch = figures.curve.capacity(None if slo is None else float(slo))
-    need = replica_need(figures, candidate.kind, model.spec.context_length, math.ceil(batch))
-    sized = replace(base, need=need, max_batch=math.ceil(batch), capacity_rps=capacity)
-    sized = sized.with_replicas(_replicas_for(model, demand.rps, capacity))
-    if not TierPool(candidate.tier, None).fits_a_node(need):
-        return sized.broken(Stage.MEMORY, explain.too_big(need, candidate.tier))
-    if capacity <= 0:
+    sized = size(model, base, None if slo is None else float(slo))
+    assert sized.need is not None
+    if sized.max_batch == 0 or not TierPool(candidate.tier, None).fits_a_node(sized.need):
+        return sized.broken(Stage.MEMORY, explain.too_big(sized.need, candidate.tier))
+    if sized.capacity_rps <= 0:
         return sized.broken(Stage.LATENCY, explain.too_slow(figures.curve.fastest_p99_s, slo))
     if sized.replicas > model.spec.replicas.max:
         return sized.broken(Stage.REPLICAS, explain.too_many(sized, model.spec.replicas.max, slo))
     return sized
+
+
+def size(model: InferenceModel, base: Evaluation, slo_s: float | None) -> Evaluation:
+    """Replicas and batch cap at the lowest cost: a bigger batch serves more per replica but,
+    for decoders, reserves more KV cache; every measured batch that fits memory is tried.
+    `max_batch` is 0 when not even one sequence fits next to the weights."""
+    curve, figures = base.figures.curve, base.figures
+    assert curve is not None
+    context = model.spec.context_length
+    limit = batch_limit(figures, base.tier, context)
+    if limit < 1:
+        return replace(
+            base, need=replica_need(figures, base.tier.spec.kind, context, 1), max_batch=0
+        )
+    caps = [limit] if not figures.kv_bytes_per_token else _batch_caps(curve, limit)
+    best: Evaluation | None = None
+    for cap in caps:
+        capacity, batch = curve.capacity(slo_s, cap)
+        need = replica_need(figures, base.tier.spec.kind, context, math.ceil(batch))
+        sized = replace(base, need=need, max_batch=math.ceil(batch), capacity_rps=capacity)
+        sized = sized.with_replicas(_replicas_for(model, base.demand_rps, capacity))
+        if best is None or _better(sized, best):
+            best = sized
+    assert best is not None
+    return best
+
+
+def _batch_caps(curve: LatencyCurve, limit: float) -> list[float]:
+    return sorted({math.ceil(p.batch) for p in curve.grid if p.batch <= limit})
+
+
+def _better(a: Evaluation, b: Evaluation) -> bool:
+    """Feasible capacity first, then lower cost, then more headroom."""
+    assert a.per_hour is not None and b.per_hour is not None
+    return (a.capacity_rps <= 0, a.per_hour, -a.headroom) < (
+        b.capacity_rps <= 0,
+        b.per_hour,
+        -b.headroom,
+    )
 
 
 def _replicas_for(model: InferenceModel, rps: float, capacity: float) -> int:

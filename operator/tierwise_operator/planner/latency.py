@@ -12,6 +12,7 @@ r <= T(b) * min(1, SLO / p99(b) - 1).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,10 +61,13 @@ class LatencyCurve:
     def max_throughput(self) -> float:
         return max(p.throughput for p in self.grid)
 
-    def capacity(self, slo_s: float | None) -> tuple[float, float]:
-        """(requests/s one replica serves within the SLO, the batch it runs at)."""
+    def capacity(self, slo_s: float | None, max_batch: float = math.inf) -> tuple[float, float]:
+        """(requests/s one replica serves within the SLO, the batch it runs at), batches
+        limited to `max_batch` (what the memory left for the KV cache allows)."""
         best = (0.0, self.grid[0].batch)
         for point in self.grid:
+            if point.batch > max_batch:
+                break
             rate = point.throughput
             if slo_s is not None:
                 rate *= min(1.0, max(0.0, slo_s / point.p99_s - 1.0)) if point.p99_s else 1.0
@@ -71,9 +75,13 @@ class LatencyCurve:
                 best = (rate, point.batch)
         return best
 
-    def predicted_p99(self, rate: float) -> float | None:
+    def predicted_p99(self, rate: float, max_batch: float = math.inf) -> float | None:
         """Modelled p99 (seconds) of one replica serving `rate` requests/s; None if it can't."""
-        options = [p.p99_s * (1.0 + rate / p.throughput) for p in self.grid if p.throughput >= rate]
+        options = [
+            p.p99_s * (1.0 + rate / p.throughput)
+            for p in self.grid
+            if p.throughput >= rate and p.batch <= max_batch
+        ]
         return min(options) if options else None
 
     def scaled(self, speed: float) -> LatencyCurve:
