@@ -76,7 +76,8 @@ def _hold(
     settings: PlannerSettings,
 ) -> str | None:
     """Why the current candidate stays although `best` is cheaper, or None if it should go."""
-    blocker = switch_blocker(ctx.current, now, ctx.demand.stale, settings)
+    slo = ctx.model.spec.slo.latency_p99
+    blocker = switch_blocker(ctx.current, now, ctx.demand, slo, settings)
     if blocker is not None:
         return blocker
     compare = ctx.current_needed or current

@@ -119,6 +119,13 @@ def in_dwell(minutes_left: float) -> str:
     return f"cheaper, but the tier changed recently: {minutes_left:.0f} min of minimum dwell left"
 
 
+def scaling_first(observed_s: float, slo: float) -> str:
+    return (
+        f"cheaper, but the running plan's observed p99 {seconds(observed_s)} > SLO "
+        f"{seconds(slo)}: it scales out first"
+    )
+
+
 def stale_metrics() -> str:
     return "cheaper, but metrics are stale: no tier change until they are fresh"
 

@@ -81,7 +81,8 @@ def _fleet_model(
     feasible = [check_room(e, pools[e.key.tier_class]) for e in ctx.evaluations]
     feasible = [e for e in feasible if e.feasible and e.need is not None]
     current = next((e for e in feasible if e.key == ctx.current.key), None)
-    if current is not None and switch_blocker(ctx.current, now, ctx.demand.stale, settings):
+    slo = ctx.model.spec.slo.latency_p99
+    if current is not None and switch_blocker(ctx.current, now, ctx.demand, slo, settings):
         feasible = [current]
     options = [_option(e, pools, e is current, ctx, settings) for e in feasible]
     return FleetModel(ctx.key, ctx.model.spec.priority, prune(options))

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from . import explain
-from .evaluate import Evaluation
+from .evaluate import Demand, Evaluation
 from .settings import PlannerSettings
 from .snapshot import CurrentPlan, Recommendation
 
@@ -20,11 +20,18 @@ def ranking(evaluation: Evaluation) -> tuple[Decimal, float, str]:
 
 
 def switch_blocker(
-    current: CurrentPlan, now: datetime, stale: bool, settings: PlannerSettings
+    current: CurrentPlan,
+    now: datetime,
+    demand: Demand,
+    slo_s: float | None,
+    settings: PlannerSettings,
 ) -> str | None:
-    """Why the candidate may not change now (dwell time, stale metrics), or None."""
-    if stale:
+    """Why the candidate may not change now (stale metrics, a measured SLO breach being
+    answered by scaling, dwell time), or None."""
+    if demand.stale:
         return explain.stale_metrics()
+    if slo_s is not None and demand.observed_p99_s is not None and demand.observed_p99_s > slo_s:
+        return explain.scaling_first(demand.observed_p99_s, slo_s)
     if current.tier_changed_at is not None:
         left = current.tier_changed_at + settings.min_dwell - now
         if left.total_seconds() > 0:
