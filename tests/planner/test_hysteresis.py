@@ -3,11 +3,25 @@ stabilisation window for scale-down; a broken plan moves at once."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from tierwise_operator.api import TierClass
-from tierwise_operator.planner import ChangeKind, CurrentPlan, decide
+from tierwise_operator.planner import ChangeKind, CurrentPlan, Plan, PlannerSettings, decide
 from tierwise_operator.planner.candidates import CandidateKey
 
-from .conftest import EMBEDDER, NOW, later, metrics, model, running, snapshot
+from .conftest import (
+    EMBEDDER,
+    NOW,
+    entry,
+    later,
+    metrics,
+    model,
+    point,
+    profile,
+    running,
+    snapshot,
+    tier,
+)  # fmt: skip
 
 EMBED = model(rps=40, **EMBEDDER)
 
@@ -101,3 +115,26 @@ def test_an_observed_slo_breach_adds_a_replica(three_tiers: list[TierClass]) -> 
     plan = decide(EMBED, three_tiers, NOW, snapshot=slow, current=on("int8/cpu"))
     assert (plan.change, plan.replicas) == (ChangeKind.SCALE_UP, 2)
     assert "observed p99 150ms > SLO 100ms: it scales out first" in why(plan, "fp32/cpu")
+
+
+def test_oscillating_traffic_flips_a_marginless_plan_only_after_the_dwell() -> None:
+    """fp16 serves 100 req/s per 0.25/h replica, int8 160 req/s per 0.35/h replica: at 190
+    req/s fp16 is cheaper (2 x 0.25 < 2 x 0.35), at 210 int8 is (2 x 0.35 < 3 x 0.25)."""
+    tiers = [tier("cpu", price="1.00", per_gib="0", cpu=16)]
+    prof = profile(
+        entry("fp16", "cpu", 0.5, 0.0, [point(1, 10, 100)], peak_gib=1),
+        entry("int8", "cpu", 0.4, 0.0, [point(1, 10, 160)], peak_gib=22.4),
+    )
+    m = model(rps=0, slo=None, precisions=["fp16", "int8"], prof=prof)
+    no_margin = PlannerSettings(switch_margin=Decimal(0))
+
+    def at(minute: float, rps: float) -> Plan:
+        nonlocal m
+        plan = decide(m, tiers, later(minute), snapshot=snapshot(metrics(rps, at=later(minute)),
+                      at=later(minute)), settings=no_margin)  # fmt: skip
+        m = running(m, plan)
+        return plan
+
+    assert (at(0, 190).precision, at(2, 210).precision, at(4, 190).precision) == ("fp16",) * 3
+    assert at(16, 210).change is ChangeKind.RE_PRECISION
+    assert at(18, 190).change is ChangeKind.KEPT  # int8 just moved in: its dwell starts anew
