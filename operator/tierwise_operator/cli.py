@@ -62,6 +62,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .plan_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierwise",
@@ -85,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--filename", action="append", required=True, help="file or directory (repeatable)"
     )
     validate.set_defaults(func=_cmd_validate)
+
+    from .plan_cli import add_arguments
+
+    plan = sub.add_parser(
+        "plan",
+        help="choose variant, precision, tier and replicas for InferenceModels in files",
+        description="Exit code 0: every model has a feasible plan; 3: some has none; "
+        "2: invalid input.",
+    )
+    add_arguments(plan)
+    plan.set_defaults(func=_cmd_plan)
     return parser
 
 
