@@ -99,6 +99,17 @@ class TierPool:
             return math.inf if self.fits_a_node(need) else 0
         return sum(node.fits(need) for node in self.nodes)
 
+    def holds(self, need: ReplicaNeed, count: int) -> bool:
+        """Whether `count` replicas fit now (stops counting as soon as they do)."""
+        if self.nodes is None:
+            return count == 0 or self.fits_a_node(need)
+        room = 0
+        for node in self.nodes:
+            room += node.fits(need)
+            if room >= count:
+                return True
+        return count <= 0
+
     def place(self, need: ReplicaNeed, count: int) -> bool:
         """Place `count` replicas, best fit first; False (and nothing placed) if they don't fit."""
         if self.nodes is None:

@@ -29,6 +29,19 @@ def replica_hour(tier: TierClass, need: ReplicaNeed) -> Decimal:
     return pricing.per_node_hour * node_share(tier, need) + memory
 
 
+def replica_hour_estimate(tier: TierClass, need: ReplicaNeed) -> float:
+    """`replica_hour` in floats, for ranking many sizings quickly; never reported."""
+    spec = tier.spec
+    if spec.kind is TierKind.GPU:
+        share = 1.0 / spec.devices_per_node
+    else:
+        share = need.tier_bytes / spec.memory_per_node
+        if spec.cpu_per_node:
+            share = max(share, need.cpu / spec.cpu_per_node)
+    gib = need.tier_bytes / 2**30
+    return float(spec.pricing.per_node_hour) * share + gib * float(spec.pricing.per_gib_hour)
+
+
 def per_1k(per_hour: Decimal, rps: float) -> Decimal | None:
     """Cost of 1,000 inferences at `rps` requests per second (None without traffic)."""
     if rps <= 0:

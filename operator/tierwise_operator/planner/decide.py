@@ -36,9 +36,9 @@ def check_room(evaluation: Evaluation, pool: TierPool) -> Evaluation:
     """Whether the replicas fit the free memory of the tier's real nodes and devices."""
     if not evaluation.feasible or evaluation.need is None:
         return evaluation
-    fits = pool.max_replicas(evaluation.need)
-    if fits >= evaluation.replicas:
+    if pool.holds(evaluation.need, evaluation.replicas):
         return evaluation
+    fits = pool.max_replicas(evaluation.need)
     return evaluation.broken(Stage.CAPACITY, explain.no_room(evaluation, pool, fits))
 
 

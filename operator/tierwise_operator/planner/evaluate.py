@@ -12,10 +12,12 @@ from ..api import InferenceModel, TierClass
 from . import explain
 from .candidates import Candidate, CandidateKey
 from .capacity import ReplicaNeed, TierPool, batch_limit, replica_need
-from .cost import replica_hour
+from .cost import replica_hour, replica_hour_estimate
 from .figures import Figures
-from .latency import LatencyCurve
 from .snapshot import FailedKey
+
+#: More replicas than any plan would run; counts beyond it are reported as "over a million".
+REPLICA_CEILING = 1_000_000
 
 
 class Stage(IntEnum):
@@ -121,43 +123,33 @@ def size(model: InferenceModel, base: Evaluation, slo_s: float | None) -> Evalua
     """Replicas and batch cap at the lowest cost: a bigger batch serves more per replica but,
     for decoders, reserves more KV cache; every measured batch that fits memory is tried.
     `max_batch` is 0 when not even one sequence fits next to the weights."""
-    curve, figures = base.figures.curve, base.figures
+    curve, figures, tier = base.figures.curve, base.figures, base.tier
     assert curve is not None
     context = model.spec.context_length
-    limit = batch_limit(figures, base.tier, context)
+    limit = batch_limit(figures, tier, context)
     if limit < 1:
-        return replace(
-            base, need=replica_need(figures, base.tier.spec.kind, context, 1), max_batch=0
-        )
-    caps = [limit] if not figures.kv_bytes_per_token else _batch_caps(curve, limit)
-    best: Evaluation | None = None
-    for cap in caps:
-        capacity, batch = curve.capacity(slo_s, cap)
-        need = replica_need(figures, base.tier.spec.kind, context, math.ceil(batch))
-        sized = replace(base, need=need, max_batch=math.ceil(batch), capacity_rps=capacity)
-        sized = sized.with_replicas(_replicas_for(model, base.demand_rps, capacity))
-        if best is None or _better(sized, best):
-            best = sized
+        return replace(base, need=replica_need(figures, tier.spec.kind, context, 1), max_batch=0)
+    options = curve.frontier(slo_s, limit)
+    if not figures.kv_bytes_per_token:  # memory does not grow with the batch: take the most
+        options = [max(options)]
+    best: tuple[tuple[bool, float, float], float, float] | None = None
+    for capacity, batch in options:
+        need = replica_need(figures, tier.spec.kind, context, math.ceil(batch))
+        replicas = _replicas_for(model, base.demand_rps, capacity)
+        headroom = replicas * capacity / base.demand_rps if base.demand_rps else math.inf
+        rank = (capacity <= 0, replicas * replica_hour_estimate(tier, need), -headroom)
+        if best is None or rank < best[0]:
+            best = (rank, capacity, batch)
     assert best is not None
-    return best
-
-
-def _batch_caps(curve: LatencyCurve, limit: float) -> list[float]:
-    return sorted({math.ceil(p.batch) for p in curve.grid if p.batch <= limit})
-
-
-def _better(a: Evaluation, b: Evaluation) -> bool:
-    """Feasible capacity first, then lower cost, then more headroom."""
-    assert a.per_hour is not None and b.per_hour is not None
-    return (a.capacity_rps <= 0, a.per_hour, -a.headroom) < (
-        b.capacity_rps <= 0,
-        b.per_hour,
-        -b.headroom,
-    )
+    _, capacity, batch = best
+    need = replica_need(figures, tier.spec.kind, context, math.ceil(batch))
+    sized = replace(base, need=need, max_batch=math.ceil(batch), capacity_rps=capacity)
+    return sized.with_replicas(_replicas_for(model, base.demand_rps, capacity))
 
 
 def _replicas_for(model: InferenceModel, rps: float, capacity: float) -> int:
     if capacity <= 0:
         return max(model.spec.replicas.min, 1 if rps > 0 else 0)
-    needed = math.ceil(rps / capacity - 1e-9) if rps > 0 else 0
+    # A capacity near zero would ask for astronomically many replicas: stop counting early.
+    needed = min(math.ceil(rps / capacity - 1e-9), REPLICA_CEILING) if rps > 0 else 0
     return max(needed, model.spec.replicas.min)

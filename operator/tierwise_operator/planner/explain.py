@@ -66,8 +66,9 @@ def too_slow(fastest_p99_s: float, slo: float | None) -> str:
 
 def too_many(evaluation: Evaluation, most: int, slo: float | None) -> str:
     within = f" within p99 {seconds(slo)}" if slo is not None else ""
+    count = "over a million" if evaluation.replicas >= 1_000_000 else str(evaluation.replicas)
     return (
-        f"needs {evaluation.replicas} replicas for {rate(evaluation.demand_rps)} "
+        f"needs {count} replicas for {rate(evaluation.demand_rps)} "
         f"({rate(evaluation.capacity_rps)} each{within}) > max {most}"
     )
 

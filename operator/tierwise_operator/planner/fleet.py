@@ -64,22 +64,30 @@ def plan_fleet(
         for m in models
     ]
     pools = build_pools(tiers, snapshot, movable=[c.key for c in contexts])
-    problem = Problem(tuple(_fleet_model(c, pools, now, settings) for c in contexts), pools)
-    problem = Problem(tuple(m for m in problem.models if m.options), pools)
+    # Room is checked once, against everything free before any model is placed.
+    checked = [[check_room(e, pools[e.key.tier_class]) for e in c.evaluations] for c in contexts]
+    fleet_models = (
+        _fleet_model(c, e, pools, now, settings) for c, e in zip(contexts, checked, strict=True)
+    )
+    problem = Problem(tuple(m for m in fleet_models if m.options), pools)
     solution, used, why = _solve(problem, settings, solver)
     plans = tuple(
-        _settle(c, solution, pools, now, settings=settings, solver=used) for c in contexts
+        _settle(c, e, solution, now, settings=settings, solver=used)
+        for c, e in zip(contexts, checked, strict=True)
     )
     return FleetPlan(plans, used, why)
 
 
 def _fleet_model(
-    ctx: ModelContext, pools: dict[str, TierPool], now: datetime, settings: PlannerSettings
+    ctx: ModelContext,
+    checked: list[Evaluation],
+    pools: dict[str, TierPool],
+    now: datetime,
+    settings: PlannerSettings,
 ) -> FleetModel:
     """The model's options: its feasible candidates, held to the current one when it may not
     move, the current one's cost discounted by the switch margin."""
-    feasible = [check_room(e, pools[e.key.tier_class]) for e in ctx.evaluations]
-    feasible = [e for e in feasible if e.feasible and e.need is not None]
+    feasible = [e for e in checked if e.feasible and e.need is not None]
     current = next((e for e in feasible if e.key == ctx.current.key), None)
     slo = ctx.model.spec.slo.latency_p99
     if current is not None and switch_blocker(ctx.current, now, ctx.demand, slo, settings):
@@ -124,8 +132,8 @@ def _solve(problem: Problem, settings: PlannerSettings, solver: str) -> tuple[So
 
 def _settle(
     ctx: ModelContext,
+    checked: list[Evaluation],
     solution: Solution,
-    pools: dict[str, TierPool],
     now: datetime,
     *,
     settings: PlannerSettings,
@@ -134,7 +142,6 @@ def _settle(
     """The model's plan as the fleet assigned it; options it would have preferred but lost
     to other models' replicas say so."""
     assigned = solution.get(ctx.key)
-    checked = [check_room(e, pools[e.key.tier_class]) for e in ctx.evaluations]
     if assigned is None:
         lost = [_lost(e) if e.feasible else e for e in checked]
         return settle(ctx, lost, now, settings, solver=solver)

@@ -15,15 +15,15 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..api import LatencyPoint
 
 #: Interpolated batches between two measured ones (the optimum may lie between them).
-_STEPS = 8
+_STEPS = 4
 
 
-@dataclass(frozen=True)
-class OperatingPoint:
+class OperatingPoint(NamedTuple):
     """A batch size with its batch p99 (seconds) and replica throughput (requests/s)."""
 
     batch: float
@@ -33,67 +33,90 @@ class OperatingPoint:
 
 @dataclass(frozen=True)
 class LatencyCurve:
-    """Measured (or estimated) points and the interpolated grid the planner searches."""
+    """Measured (or estimated) points and the interpolated grid the planner searches, kept as
+    parallel tuples (batch, batch p99 in seconds, requests/s) because it is searched often."""
 
-    grid: tuple[OperatingPoint, ...]
+    batches: tuple[float, ...]
+    p99s: tuple[float, ...]
+    rates: tuple[float, ...]
 
     @classmethod
     def from_points(cls, points: Iterable[LatencyPoint]) -> LatencyCurve | None:
         """The curve, or None when no point has a positive throughput."""
-        measured = sorted(
-            (OperatingPoint(p.batch, p.p99_ms / 1000.0, p.throughput) for p in points),
-            key=lambda p: p.batch,
+        measured: list[_Point] = sorted(
+            (float(p.batch), p.p99_ms / 1000.0, p.throughput) for p in points if p.throughput > 0
         )
-        measured = [p for p in measured if p.throughput > 0]
         if not measured:
             return None
         grid = [measured[0]]
         for lo, hi in itertools.pairwise(measured):
             grid += [_between(lo, hi, i / _STEPS) for i in range(1, _STEPS + 1)]
-        return cls(tuple(grid))
+        batches, p99s, rates = zip(*grid, strict=True)
+        return cls(batches, p99s, rates)
+
+    @property
+    def grid(self) -> list[OperatingPoint]:
+        return [OperatingPoint(*p) for p in zip(self.batches, self.p99s, self.rates, strict=True)]
 
     @property
     def fastest_p99_s(self) -> float:
         """p99 of the smallest batch on an idle replica: no load can do better."""
-        return self.grid[0].p99_s
+        return self.p99s[0]
 
     @property
     def max_throughput(self) -> float:
-        return max(p.throughput for p in self.grid)
+        return max(self.rates)
 
     def capacity(self, slo_s: float | None, max_batch: float = math.inf) -> tuple[float, float]:
         """(requests/s one replica serves within the SLO, the batch it runs at), batches
         limited to `max_batch` (what the memory left for the KV cache allows)."""
-        best = (0.0, self.grid[0].batch)
-        for point in self.grid:
-            if point.batch > max_batch:
+        steps = self.frontier(slo_s, max_batch)
+        return steps[-1] if steps else (0.0, self.batches[0])
+
+    def frontier(self, slo_s: float | None, max_batch: float) -> list[tuple[float, float]]:
+        """`capacity(slo_s, cap)` for every integer batch cap up to `max_batch`, in one pass:
+        (requests/s, batch) for each cap where the answer can change."""
+        out: list[tuple[float, float]] = []
+        best = (0.0, self.batches[0])
+        batches, count = self.batches, len(self.batches)
+        for i in range(count):
+            batch = batches[i]
+            if batch > max_batch:
                 break
-            rate = point.throughput
-            if slo_s is not None:
-                rate *= min(1.0, max(0.0, slo_s / point.p99_s - 1.0)) if point.p99_s else 1.0
+            rate, p99 = self.rates[i], self.p99s[i]
+            if slo_s is not None and p99:
+                rate *= min(1.0, max(0.0, slo_s / p99 - 1.0))
             if rate > best[0]:
-                best = (rate, point.batch)
-        return best
+                best = (rate, batch)
+            last = i + 1 == count or batches[i + 1] > max_batch
+            if last or math.ceil(batches[i + 1]) != math.ceil(batch):
+                out.append(best)
+        return out
 
     def predicted_p99(self, rate: float, max_batch: float = math.inf) -> float | None:
         """Modelled p99 (seconds) of one replica serving `rate` requests/s; None if it can't."""
         options = [
-            p.p99_s * (1.0 + rate / p.throughput)
-            for p in self.grid
-            if p.throughput >= rate and p.batch <= max_batch
+            p99 * (1.0 + rate / t)
+            for b, p99, t in zip(self.batches, self.p99s, self.rates, strict=True)
+            if t >= rate and b <= max_batch
         ]
         return min(options) if options else None
 
     def scaled(self, speed: float) -> LatencyCurve:
         """The curve of a replica `speed` times as fast (throughput up, latency down)."""
         return LatencyCurve(
-            tuple(OperatingPoint(p.batch, p.p99_s / speed, p.throughput * speed) for p in self.grid)
+            self.batches,
+            tuple(p / speed for p in self.p99s),
+            tuple(t * speed for t in self.rates),
         )
 
 
-def _between(lo: OperatingPoint, hi: OperatingPoint, t: float) -> OperatingPoint:
-    return OperatingPoint(
-        lo.batch + t * (hi.batch - lo.batch),
-        lo.p99_s + t * (hi.p99_s - lo.p99_s),
-        lo.throughput + t * (hi.throughput - lo.throughput),
+_Point = tuple[float, float, float]
+
+
+def _between(lo: _Point, hi: _Point, t: float) -> _Point:
+    return (
+        lo[0] + t * (hi[0] - lo[0]),
+        lo[1] + t * (hi[1] - lo[1]),
+        lo[2] + t * (hi[2] - lo[2]),
     )
