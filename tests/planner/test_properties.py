@@ -107,7 +107,9 @@ def _serves(p: OperatingPoint, cap: int, rate: float, slo: float | None) -> bool
         return False
     if slo is None:
         return True
-    return p.p99_s < slo if rate == 0 else p.p99_s * (1 + rate / p.throughput) <= slo + 1e-12
+    # p99 x (1 + rate / throughput) <= SLO, rearranged so a vanishing rate cannot round a
+    # violation away; an idle replica must beat the SLO outright.
+    return p.p99_s < slo if rate == 0 else rate / p.throughput <= slo / p.p99_s - 1
 
 
 @EXAMPLES

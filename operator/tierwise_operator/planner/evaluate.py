@@ -113,7 +113,10 @@ def evaluate(
     if sized.max_batch == 0 or not TierPool(candidate.tier, None).fits_a_node(sized.need):
         return sized.broken(Stage.MEMORY, explain.too_big(sized.need, candidate.tier))
     if sized.capacity_rps <= 0:
-        return sized.broken(Stage.LATENCY, explain.too_slow(figures.curve.fastest_p99_s, slo))
+        return sized.broken(
+            Stage.LATENCY,
+            explain.too_slow(figures.curve.batches[0], figures.curve.fastest_p99_s, slo),
+        )
     if sized.replicas > model.spec.replicas.max:
         return sized.broken(Stage.REPLICAS, explain.too_many(sized, model.spec.replicas.max, slo))
     return sized

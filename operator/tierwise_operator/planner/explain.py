@@ -60,8 +60,9 @@ def too_big(need: ReplicaNeed, tier: TierClass) -> str:
     return f"needs {need.cpu:g} cores per replica > {tier.spec.cpu_per_node:g} per node"
 
 
-def too_slow(fastest_p99_s: float, slo: float | None) -> str:
-    return f"p99 at batch 1 on an idle replica is {seconds(fastest_p99_s)} > SLO {seconds(slo)}"
+def too_slow(batch: float, fastest_p99_s: float, slo: float | None) -> str:
+    idle = seconds(fastest_p99_s)
+    return f"p99 at batch {batch:g} on an idle replica is {idle} > SLO {seconds(slo)}"
 
 
 def too_many(evaluation: Evaluation, most: int, slo: float | None) -> str:
