@@ -80,6 +80,11 @@ def test_nothing_feasible_names_the_closest_candidate_and_keeps_the_current_plan
     assert kept.change is ChangeKind.INFEASIBLE and not kept.changed
     assert (str(kept.chosen.key) if kept.chosen else "", kept.replicas) == ("int8/cpu", 3)
     assert "keeps serving int8/cpu with 3 replica(s)" in kept.reason
+    nothing = InferenceModelStatus.model_validate(plan.status_fields())
+    assert nothing.decision is not None and nothing.decision.change == "infeasible"
+    assert nothing.replicas is None  # nothing runs: the operator creates no Deployment
+    serving = InferenceModelStatus.model_validate(kept.status_fields())
+    assert (serving.precision, serving.tier_class, serving.replicas) == ("int8", "cpu", 3)
 
 
 def test_a_failed_candidate_is_excluded_until_its_retry_time(three_tiers: list[TierClass]) -> None:

@@ -151,23 +151,30 @@ def _place(option: Option, pools: dict[str, TierPool]) -> Slots | None:
 def _take(pool: TierPool, need: ReplicaNeed) -> tuple[NodeRoom, int | None]:
     """One replica, best fit: the smallest device, or the fullest node, that holds it."""
     assert pool.nodes is not None
-    fitting = [n for n in pool.nodes if n.fits(need)]
+    best: tuple[int, str] | None = None
+    chosen: NodeRoom | None = None
+    for node in pool.nodes:
+        if node.cpu is not None and node.cpu < need.cpu:
+            continue
+        if need.gpu:
+            if node.memory < need.host_bytes:
+                continue
+            room = min((d for d in node.devices if d >= need.tier_bytes), default=None)
+        else:
+            room = node.memory if node.memory >= need.tier_bytes else None
+        if room is not None and (best is None or (room, node.name) < best):
+            best, chosen = (room, node.name), node
+    assert chosen is not None and best is not None  # holds() said there is room
     device: int | None = None
     if need.gpu:
-        node = min(fitting, key=lambda n: (_best_device(n, need), n.name))
-        device = _best_device(node, need)
-        node.devices.remove(device)
-        node.memory -= need.host_bytes
+        device = best[0]
+        chosen.devices.remove(device)
+        chosen.memory -= need.host_bytes
     else:
-        node = min(fitting, key=lambda n: (n.memory, n.name))
-        node.memory -= need.tier_bytes
-    if node.cpu is not None:
-        node.cpu -= need.cpu
-    return node, device
-
-
-def _best_device(node: NodeRoom, need: ReplicaNeed) -> int:
-    return min(d for d in node.devices if d >= need.tier_bytes)
+        chosen.memory -= need.tier_bytes
+    if chosen.cpu is not None:
+        chosen.cpu -= need.cpu
+    return chosen, device
 
 
 def _release(slots: Slots, option: Option | None) -> None:
