@@ -65,20 +65,6 @@ class NodeRoom:
         by_memory = self.memory // need.tier_bytes if need.tier_bytes else math.inf
         return int(min(by_memory, by_cpu))
 
-    def take(self, need: ReplicaNeed) -> None:
-        """Place one replica (best fit: the smallest device that holds it)."""
-        if need.gpu:
-            index = min(
-                (i for i, free in enumerate(self.devices) if free >= need.tier_bytes),
-                key=lambda i: self.devices[i],
-            )
-            self.devices.pop(index)
-            self.memory -= need.host_bytes
-        else:
-            self.memory -= need.tier_bytes
-        if self.cpu is not None:
-            self.cpu -= need.cpu
-
 
 @dataclass
 class TierPool:
@@ -110,20 +96,6 @@ class TierPool:
                 return True
         return count <= 0
 
-    def place(self, need: ReplicaNeed, count: int) -> bool:
-        """Place `count` replicas, best fit first; False (and nothing placed) if they don't fit."""
-        if self.nodes is None:
-            return self.fits_a_node(need) or count == 0
-        if self.max_replicas(need) < count:
-            return False
-        for _ in range(count):
-            node = min(
-                (n for n in self.nodes if n.fits(need)),
-                key=lambda n: (n.memory if not need.gpu else min(_fitting(n, need)), n.name),
-            )
-            node.take(need)
-        return True
-
     def largest_slot(self, gpu: bool) -> int:
         """The most memory one replica could get on a single node or device."""
         if self.nodes is None:
@@ -131,10 +103,6 @@ class TierPool:
         if gpu:
             return max((d for n in self.nodes for d in n.devices), default=0)
         return max((n.memory for n in self.nodes), default=0)
-
-
-def _fitting(node: NodeRoom, need: ReplicaNeed) -> list[int]:
-    return [free for free in node.devices if free >= need.tier_bytes]
 
 
 def build_pools(

@@ -73,6 +73,7 @@ def prepare(
     settings: PlannerSettings,
     current: CurrentPlan | None = None,
 ) -> ModelContext:
+    """Evaluate every candidate of the model; the current plan defaults to its status."""
     current = current if current is not None else CurrentPlan.from_model(model)
     demand = demand_for(model, snapshot, now, settings)
     source = FigureSource(model)

@@ -78,7 +78,3 @@ def _dominates(a: Option, b: Option) -> bool:
         and a.need.host_bytes <= b.need.host_bytes
         and a.need.cpu <= b.need.cpu
     )
-
-
-def total_cost(solution: Solution) -> Decimal:
-    return sum((o.cost for o in solution.values() if o is not None), Decimal(0))
