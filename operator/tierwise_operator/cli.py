@@ -92,6 +92,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .plan_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierwise",
@@ -121,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--budget", help="accuracy budget to draw, e.g. 2%%")
     report.add_argument("--batch", type=int, help="batch size whose p99 to show")
     report.set_defaults(func=_cmd_report)
+
+    from .plan_cli import add_arguments
+
+    plan = sub.add_parser(
+        "plan",
+        help="choose variant, precision, tier and replicas for InferenceModels in files",
+        description="Exit code 0: every model has a feasible plan; 3: some has none; "
+        "2: invalid input.",
+    )
+    add_arguments(plan)
+    plan.set_defaults(func=_cmd_plan)
     return parser
 
 

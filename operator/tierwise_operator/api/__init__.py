@@ -21,6 +21,7 @@ from .inferencemodel import (
     ModelVariant,
     RejectedCandidate,
     ReplicaRange,
+    ReplicaRecommendation,
     Traffic,
 )
 from .meta import Condition, ObjectMeta
@@ -76,6 +77,7 @@ __all__ = [
     "ProfiledModel",
     "RejectedCandidate",
     "ReplicaRange",
+    "ReplicaRecommendation",
     "Task",
     "TierClass",
     "TierClassSpec",

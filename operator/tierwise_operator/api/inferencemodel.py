@@ -245,6 +245,22 @@ class Decision(ApiModel):
     """Every other candidate with the first constraint it broke (or how much more it costs)."""
     decided_at: str | None = None
     """RFC 3339 time of the decision."""
+    change: (
+        Literal[
+            "initial",
+            "scale-up",
+            "scale-down",
+            "re-tier",
+            "re-precision",
+            "re-variant",
+            "kept",
+            "infeasible",
+        ]
+        | None
+    ) = None
+    """What the decision changed: `initial`, `scale-up`, `scale-down`, `re-tier`,
+    `re-precision`, `re-variant`, `kept` (nothing), or `infeasible` (no candidate meets the
+    constraints; the current plan keeps serving)."""
 
 
 class FailedCandidate(ApiModel):
@@ -258,6 +274,15 @@ class FailedCandidate(ApiModel):
     """RFC 3339 time the failure was seen."""
     retry_after: str
     """RFC 3339 time after which the planner may choose the candidate again."""
+
+
+class ReplicaRecommendation(ApiModel):
+    """A replica count the planner recommended, kept for the scale-down stabilisation window."""
+
+    at: str
+    """RFC 3339 time of the recommendation."""
+    replicas: int = Field(ge=0)
+    """Replicas the traffic needed at that time on the chosen candidate."""
 
 
 class InferenceModelStatus(ApiModel):
@@ -287,6 +312,15 @@ class InferenceModelStatus(ApiModel):
     """What the plan costs, next to the fp16-on-GPU baseline."""
     decision: Decision | None = None
     """The planner's last decision and why."""
+    tier_changed_at: str | None = None
+    """RFC 3339 time the variant, precision or TierClass last changed (for the minimum dwell)."""
+    scaled_at: str | None = None
+    """RFC 3339 time the replica count last changed."""
+    replica_recommendations: list[ReplicaRecommendation] = Field(
+        default_factory=list, max_length=256
+    )
+    """Recent replica recommendations: the planner scales down only to the highest of those
+    inside the stabilisation window, like the HorizontalPodAutoscaler."""
     profile: ModelProfile | None = None
     """The measured profile the decision used."""
     profile_key: str | None = None

@@ -1,0 +1,150 @@
+"""Memory per replica and where replicas fit: per node and per device, never the tier's sum."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..api import TierClass, TierKind
+from . import estimate
+from .figures import Figures
+from .snapshot import MetricsSnapshot, NodeCapacity, Placement
+
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class ReplicaNeed:
+    """What one replica requests: memory in its tier (device memory on gpu), host memory, cores."""
+
+    tier_bytes: int
+    host_bytes: int
+    cpu: float
+    gpu: bool
+
+
+def replica_need(figures: Figures, kind: TierKind, context: int, batch: int) -> ReplicaNeed:
+    """Resident memory plus a KV cache of `context` tokens for each of `batch` sequences."""
+    kv = figures.kv_bytes_per_token * context * max(1, batch)
+    tier_bytes = _round_up_mib(figures.resident_bytes + kv)
+    if kind is TierKind.GPU:
+        return ReplicaNeed(tier_bytes, estimate.GPU_HOST_MEMORY, figures.cpu_cores, gpu=True)
+    return ReplicaNeed(tier_bytes, tier_bytes, figures.cpu_cores, gpu=False)
+
+
+def batch_limit(figures: Figures, tier: TierClass, context: int) -> float:
+    """The most sequences whose KV cache fits one node (or device) next to the weights."""
+    room = int(tier.spec.memory_per_node) - figures.resident_bytes - _MIB  # rounding slack
+    per_sequence = figures.kv_bytes_per_token * context
+    if room < 0:
+        return 0
+    return math.inf if per_sequence == 0 else room // per_sequence
+
+
+def _round_up_mib(n: int) -> int:
+    return -(-n // _MIB) * _MIB
+
+
+@dataclass
+class NodeRoom:
+    """Free room of one node for one planning round; mutated as replicas are placed."""
+
+    name: str
+    memory: int
+    cpu: float | None
+    devices: list[int] = field(default_factory=list)
+
+    def fits(self, need: ReplicaNeed) -> int:
+        """How many replicas of `need` this node can still take."""
+        by_cpu = math.inf if self.cpu is None or need.cpu <= 0 else self.cpu // need.cpu
+        if need.gpu:
+            by_device = sum(1 for free in self.devices if free >= need.tier_bytes)
+            by_host = self.memory // need.host_bytes if need.host_bytes else math.inf
+            return int(min(by_device, by_host, by_cpu))
+        by_memory = self.memory // need.tier_bytes if need.tier_bytes else math.inf
+        return int(min(by_memory, by_cpu))
+
+
+@dataclass
+class TierPool:
+    """The room a TierClass offers; `nodes is None` when capacity is unknown (elastic)."""
+
+    tier: TierClass
+    nodes: list[NodeRoom] | None
+
+    def fits_a_node(self, need: ReplicaNeed) -> bool:
+        """Whether one replica fits an empty node (or device) of this tier at all."""
+        spec = self.tier.spec
+        fits_cpu = spec.cpu_per_node is None or need.cpu <= spec.cpu_per_node
+        return need.tier_bytes <= spec.memory_per_node and fits_cpu
+
+    def max_replicas(self, need: ReplicaNeed) -> float:
+        """Replicas that fit now (math.inf when capacity is elastic)."""
+        if self.nodes is None:
+            return math.inf if self.fits_a_node(need) else 0
+        return sum(node.fits(need) for node in self.nodes)
+
+    def holds(self, need: ReplicaNeed, count: int) -> bool:
+        """Whether `count` replicas fit now (stops counting as soon as they do)."""
+        if self.nodes is None:
+            return count == 0 or self.fits_a_node(need)
+        room = 0
+        for node in self.nodes:
+            room += node.fits(need)
+            if room >= count:
+                return True
+        return count <= 0
+
+    def largest_slot(self, gpu: bool) -> int:
+        """The most memory one replica could get on a single node or device."""
+        if self.nodes is None:
+            return int(self.tier.spec.memory_per_node)
+        if gpu:
+            return max((d for n in self.nodes for d in n.devices), default=0)
+        return max((n.memory for n in self.nodes), default=0)
+
+
+def build_pools(
+    tiers: Sequence[TierClass], snapshot: MetricsSnapshot | None, movable: Iterable[str]
+) -> dict[str, TierPool]:
+    """Room per TierClass, counting what the `movable` models hold now as free."""
+    if snapshot is None or snapshot.nodes is None:
+        return {t.name: TierPool(t, None) for t in tiers}
+    movable = set(movable)
+    held = [p for p in snapshot.placements if p.model in movable]
+    pinned = {(p.node, p.device) for p in snapshot.placements if p.model not in movable}
+    pools = {t.name: TierPool(t, []) for t in tiers}
+    for node in sorted(snapshot.nodes, key=lambda n: n.name):
+        pool = pools.get(node.tier_class)
+        if pool is not None and pool.nodes is not None:
+            pool.nodes.append(_room(node, [p for p in held if p.node == node.name], pinned))
+    return pools
+
+
+def _room(
+    node: NodeCapacity, held: list[Placement], pinned: set[tuple[str, int | None]]
+) -> NodeRoom:
+    on_host = [p for p in held if p.device is None]
+    memory = int(node.free_memory) + sum(int(p.memory) for p in on_host)
+    cpu = None if node.free_cpu is None else node.free_cpu + sum(p.cpu for p in held)
+    devices = []
+    for index, device in enumerate(node.devices):
+        mine = [p for p in held if p.device == index]
+        if (node.name, index) in pinned or (device.allocated and not mine):
+            continue  # held by a pod that is not being re-planned
+        devices.append(int(device.free) + sum(int(p.memory) for p in mine))
+    return NodeRoom(node.name, memory, cpu, devices)
+
+
+def clone_pools(pools: dict[str, TierPool]) -> dict[str, TierPool]:
+    """A copy whose rooms can be used up without touching the original."""
+    return {
+        name: TierPool(
+            pool.tier,
+            None
+            if pool.nodes is None
+            else [NodeRoom(n.name, n.memory, n.cpu, list(n.devices)) for n in pool.nodes],
+        )
+        for name, pool in pools.items()
+    }

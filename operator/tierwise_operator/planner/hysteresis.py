@@ -1,0 +1,70 @@
+"""Stability rules: keep the current plan unless it breaks or a switch saves enough; dwell;
+scale up at once, scale down only to the highest recommendation of the stabilisation window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from . import explain
+from .evaluate import Demand, Evaluation
+from .settings import PlannerSettings
+from .snapshot import CurrentPlan, Recommendation
+
+
+def ranking(evaluation: Evaluation) -> tuple[Decimal, float, str]:
+    """Cheapest first; ties go to more headroom, then to the name (for determinism)."""
+    assert evaluation.per_hour is not None
+    return (evaluation.per_hour, -evaluation.headroom, str(evaluation.key))
+
+
+def switch_blocker(
+    current: CurrentPlan,
+    now: datetime,
+    demand: Demand,
+    slo_s: float | None,
+    settings: PlannerSettings,
+) -> str | None:
+    """Why the candidate may not change now (stale metrics, a measured SLO breach being
+    answered by scaling, dwell time), or None."""
+    if demand.stale:
+        return explain.stale_metrics()
+    if slo_s is not None and demand.observed_p99_s is not None and demand.observed_p99_s > slo_s:
+        return explain.scaling_first(demand.observed_p99_s, slo_s)
+    if current.tier_changed_at is not None:
+        left = current.tier_changed_at + settings.min_dwell - now
+        if left.total_seconds() > 0:
+            return explain.in_dwell(left.total_seconds() / 60)
+    return None
+
+
+def worth_switching(best: Evaluation, current: Evaluation, margin: Decimal) -> bool:
+    """A different candidate wins only if it costs less than (1 - margin) of the current one."""
+    assert best.per_hour is not None and current.per_hour is not None
+    return best.per_hour < current.per_hour * (1 - margin)
+
+
+def sticky_cost(evaluation: Evaluation, margin: Decimal) -> Decimal:
+    """The current candidate's cost as the fleet solver sees it: discounted by the margin."""
+    assert evaluation.per_hour is not None
+    return evaluation.per_hour * (1 - margin)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    replicas: int
+    history: tuple[Recommendation, ...]
+
+
+def stabilise(
+    current: CurrentPlan, needed: int, now: datetime, settings: PlannerSettings
+) -> Scaling:
+    """Replicas for the kept candidate: up at once, down to the window's highest recommendation."""
+    window = settings.scale_down_window
+    history = tuple(r for r in current.recommendations if now - r.at < window)
+    history += (Recommendation(now, needed),)
+    if needed >= current.replicas:
+        return Scaling(needed, history)
+    highest = max(r.replicas for r in history)
+    return Scaling(min(current.replicas, max(needed, highest)), history)
