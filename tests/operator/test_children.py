@@ -19,9 +19,17 @@ SETTINGS = Settings()
 def _placement(
     tier: TierClass, replicas: int = 2, precision: Precision = Precision.INT8
 ) -> Placement:
-    return Placement(variant="primary", source_uri="builtin://all-minilm-l6-v2",
-                     precision=precision, tier_class=tier, replicas=replicas,
-                     memory_request_bytes=512 * 2**20, cpu_request=1.0)  # fmt: skip
+    return Placement(
+        variant="primary",
+        source_uri="builtin://all-minilm-l6-v2",
+        precision=precision,
+        tier_class=tier,
+        replicas=replicas,
+        memory_request_bytes=512 * 2**20,
+        cpu_request=1.0,
+        gpu=tier.spec.kind == "gpu",
+        max_batch=16,
+    )
 
 
 def _container(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +51,7 @@ def test_cpu_deployment_runs_the_chosen_precision_on_cpu(
     assert args[args.index("--precision") + 1] == "int8"
     assert args[args.index("--device") + 1] == "cpu"
     assert "--offload-dir" not in args
+    assert args[args.index("--max-batch") + 1] == "16"
     assert _container(deployment)["resources"]["requests"] == {
         "memory": str(512 * 2**20),
         "cpu": "1000m",

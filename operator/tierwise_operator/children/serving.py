@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import InferenceModel, Precision, TierClass, TierKind
+from ..api import InferenceModel, Precision, TierClass
 from ..settings import Settings
 from .common import (
     CANDIDATE_ANNOTATION,
@@ -32,14 +32,14 @@ class Placement:
     replicas: int
     memory_request_bytes: int
     cpu_request: float | None = None
+    gpu: bool = False
+    """Whether each replica holds one `nvidia.com/gpu`."""
+    max_batch: int | None = None
+    """Cap on the runtime's dynamic batch (decoders: the KV cache is sized for it)."""
 
     @property
     def candidate(self) -> str:
         return f"{self.variant}/{self.precision}/{self.tier_class.name}"
-
-    @property
-    def gpu(self) -> bool:
-        return self.tier_class.spec.kind is TierKind.GPU
 
 
 def build_deployment(model: InferenceModel, placement: Placement, settings: Settings) -> Manifest:
@@ -60,6 +60,8 @@ def build_deployment(model: InferenceModel, placement: Placement, settings: Sett
     ]  # fmt: skip
     if offload_dir:
         args += ["--offload-dir", offload_dir]
+    if placement.max_batch:
+        args += ["--max-batch", str(placement.max_batch)]
     container = {
         "name": "runtime",
         "image": settings.runtime_image_cuda if placement.gpu else settings.runtime_image,
