@@ -10,12 +10,7 @@ from typing import Any
 from .api import InferenceModel, ModelProfile, TierClass, TierKind
 from .api.profile_codec import decode
 from .children.profile_job import DEVICE_LABEL, PROFILE_KEY_LABEL, device_for
-
-
-def allowed_tiers(model: InferenceModel, tiers: Iterable[TierClass]) -> list[TierClass]:
-    """TierClasses the model may run on (all of them when spec.tierClasses is empty)."""
-    wanted = set(model.spec.tier_classes)
-    return sorted((t for t in tiers if not wanted or t.name in wanted), key=lambda t: t.name)
+from .planner.candidates import allowed_tiers
 
 
 def placement_tiers(model: InferenceModel, tiers: Iterable[TierClass]) -> dict[str, TierClass]:
@@ -25,7 +20,7 @@ def placement_tiers(model: InferenceModel, tiers: Iterable[TierClass]) -> dict[s
     or a mapping); the cheapest node of a class is as representative as any.
     """
     chosen: dict[str, TierClass] = {}
-    for tier in sorted(allowed_tiers(model, tiers), key=_job_preference):
+    for tier in sorted(allowed_tiers(model, list(tiers)), key=_job_preference):
         chosen.setdefault(device_for(tier), tier)
     return dict(sorted(chosen.items()))
 

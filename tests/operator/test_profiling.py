@@ -9,9 +9,9 @@ import pytest
 from tierwise_operator.api import InferenceModel, MachineInfo, TierClass
 from tierwise_operator.api.profile_codec import encode
 from tierwise_operator.children.profile_job import build_profile_job
+from tierwise_operator.planner.candidates import allowed_tiers
 from tierwise_operator.profiling import (
     JobState,
-    allowed_tiers,
     job_result,
     jobs_for_key,
     merge_profiles,
@@ -36,7 +36,9 @@ def test_only_allowed_tiers_are_profiled(
     embedder: InferenceModel, sample_tiers: dict[str, TierClass]
 ) -> None:
     embedder.spec.tier_classes = ["nvme-offload"]
-    assert [t.name for t in allowed_tiers(embedder, sample_tiers.values())] == ["nvme-offload"]
+    assert [t.name for t in allowed_tiers(embedder, list(sample_tiers.values()))] == [
+        "nvme-offload"
+    ]
     assert set(placement_tiers(embedder, sample_tiers.values())) == {"cpu"}
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import InferenceModel, Precision, TierClass
+from ..planner.candidates import CandidateKey
 from ..settings import Settings
 from .common import (
     CANDIDATE_ANNOTATION,
@@ -39,7 +40,8 @@ class Placement:
 
     @property
     def candidate(self) -> str:
-        return f"{self.variant}/{self.precision}/{self.tier_class.name}"
+        """The name status, events and failure feedback use (`int8/cpu-large`)."""
+        return str(CandidateKey(self.variant, self.precision, self.tier_class.name))
 
 
 def build_deployment(model: InferenceModel, placement: Placement, settings: Settings) -> Manifest:
