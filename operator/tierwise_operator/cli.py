@@ -98,6 +98,43 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .runner import run
+    from .settings import Settings, SettingsError
+
+    logging.basicConfig(
+        level=args.log_level,
+        format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
+        '"message": "%(message)s"}'
+        if args.log_format == "json"
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"tierwise run: {exc}", file=sys.stderr)
+        return 2
+    namespaces = tuple(args.namespace) or settings.namespaces
+    if args.all_namespaces:
+        namespaces = ()
+    try:
+        asyncio.run(
+            run(
+                settings,
+                namespaces=namespaces,
+                standalone=args.peering is None,
+                peering=args.peering,
+                port=args.port,
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierwise",
@@ -121,6 +158,32 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--filename", action="append", required=True, help="file or directory (repeatable)"
     )
     validate.set_defaults(func=_cmd_validate)
+    run = sub.add_parser(
+        "run",
+        help="run the operator (kopf) against the cluster in the kubeconfig or in-cluster",
+        description="Settings come from TIERWISE_* environment variables (see docs/operator.md).",
+    )
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable; default: TIERWISE_NAMESPACES or all)",
+    )
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--standalone", action="store_true", default=True, help="one replica, no peering (default)"
+    )
+    mode.add_argument(
+        "--peering", metavar="NAME", help="coordinate several replicas through a ClusterKopfPeering"
+    )
+    run.add_argument("--port", type=int, default=8080, help="/healthz and /metrics (0: off)")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--log-format", default="plain", choices=["plain", "json"])
+    run.set_defaults(func=_cmd_run)
+
     report = sub.add_parser("report", help="draw a profile's trade-offs and Pareto frontier")
     report.add_argument("profile", help="profile JSON written by `tierwise-runtime profile --out`")
     report.add_argument("--out", default="frontier.png", help="PNG to write")

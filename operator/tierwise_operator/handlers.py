@@ -1,0 +1,247 @@
+"""The kopf handlers: thin wiring from watch events and timers to the pure reconcile.
+
+Everything is registered on a registry built per run (`build_registry`), so the
+re-plan interval comes from the settings and tests can run several operators.
+Handlers read the cluster from kopf indices (no API round-trips per reconcile),
+execute the reconcile's actions through the Kube facade, and post Events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+from pydantic import ValidationError
+
+from .api import InferenceModelStatus, TierClass, format_validation_error
+from .children.common import MODEL_LABEL
+from .kube import CONFIGMAPS, INFERENCE_MODELS, KubeError
+from .reconcile import Actions, World, reconcile
+from .reconcile.failures import pod_failure
+from .state import OperatorState
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION = "tierwise.dev", "v1alpha1"
+MODELS = (GROUP, VERSION, "inferencemodels")
+TIERS = (GROUP, VERSION, "tierclasses")
+OWNED: dict[str, Any] = {
+    "app.kubernetes.io/managed-by": "tierwise",
+    MODEL_LABEL: kopf.PRESENT,
+}
+LABELLED: dict[str, Any] = {MODEL_LABEL: kopf.PRESENT}
+
+
+def _by_model(namespace: str | None, labels: Mapping[str, str], body: Any) -> dict[Any, Any]:
+    return {(namespace, labels[MODEL_LABEL]): dict(body)}
+
+
+def _kopf_body(body: Mapping[str, Any]) -> kopf.Body:
+    """kopf's Body for a raw mapping (index entries are plain dicts)."""
+    return kopf.Body(cast(kopf.RawBody, dict(body)))
+
+
+def _store(index: Any, key: Any) -> list[dict[str, Any]]:
+    return list(index.get(key, [])) if index is not None else []
+
+
+def tier_classes(index: Any) -> list[TierClass]:
+    """Every valid TierClass (invalid ones get an Event from their own handler)."""
+    tiers = []
+    for store in index.values():
+        for body in store:
+            try:
+                tiers.append(TierClass.model_validate(body))
+            except ValidationError:
+                continue
+    return sorted(tiers, key=lambda t: t.name)
+
+
+async def _eval_digest(state: OperatorState, body: Mapping[str, Any]) -> tuple[str, str | None]:
+    ref = ((body.get("spec") or {}).get("accuracyBudget") or {}).get("evalSet") or {}
+    ref = ref.get("configMapRef") if isinstance(ref, dict) else None
+    if not isinstance(ref, dict) or "name" not in ref:
+        return "", None
+    namespace = body["metadata"]["namespace"]
+    try:
+        cm = await state.kube.get(CONFIGMAPS, ref["name"], namespace)
+    except KubeError as exc:
+        return "", f"cannot read ConfigMap {namespace}/{ref['name']}: {exc}"
+    if cm is None:
+        return "", f"ConfigMap {namespace}/{ref['name']} with the eval set does not exist"
+    data = (cm.get("data") or {}).get(ref.get("key", ""))
+    if data is None:
+        return "", f"ConfigMap {namespace}/{ref['name']} has no key {ref.get('key')!r}"
+    return hashlib.sha256(data.encode()).hexdigest(), None
+
+
+async def run_reconcile(state: OperatorState, body: Mapping[str, Any], indices: Mapping[str, Any],
+                        trigger: str) -> Actions:  # fmt: skip
+    """Read the world for one model, reconcile, and carry out the actions."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    key = (namespace, name)
+    async with state.lock(key):
+        started = time.perf_counter()
+        state.models.add(key)
+        digest, problem = await _eval_digest(state, body)
+        deployments = _store(indices.get("deployment_idx"), key)
+        world = World(
+            tiers=tier_classes(indices["tierclass_idx"]),
+            snapshot=state.live.snapshot,
+            observation=state.live.observation,
+            jobs=_store(indices.get("job_idx"), key),
+            pods=_store(indices.get("pod_idx"), key),
+            deployment=deployments[0] if deployments else None,
+            pdb_exists=bool(_store(indices.get("pdb_idx"), key)),
+            eval_digest=digest,
+            eval_problem=problem,
+        )
+        actions = reconcile(dict(body), world, state.clock(), state.settings, state.planner)
+        try:
+            await _execute(state, body, actions)
+        except KubeError as exc:
+            # The API may heal (a 5xx, a conflict): kopf retries the handler later.
+            raise kopf.TemporaryError(f"{trigger}: {exc}", delay=5) from exc
+        state.metrics.reconcile_seconds.labels(trigger).observe(time.perf_counter() - started)
+        return actions
+
+
+async def _execute(state: OperatorState, body: Mapping[str, Any], actions: Actions) -> None:
+    meta = body["metadata"]
+    for job in actions.create:
+        await state.kube.create_if_absent(job)
+    for manifest in actions.apply:
+        await state.kube.apply(manifest)
+    for kind, name in actions.delete:
+        await state.kube.delete(kind, name, meta["namespace"])
+    await state.kube.patch_status(INFERENCE_MODELS, meta["name"], meta["namespace"], actions.status)
+    for event in actions.events:
+        kopf.event(
+            _kopf_body(body),
+            type=event.type,
+            reason=event.reason,
+            message=event.message[:1024],
+        )
+    plan = actions.plan
+    if plan is not None and plan.changed:
+        state.metrics.plan_changes.labels(plan.change.value).inc()
+    try:
+        status = InferenceModelStatus.model_validate(actions.status)
+    except ValidationError:
+        return
+    state.metrics.observe_status(meta["namespace"], meta["name"], status, actions.feasible)
+
+
+def _child_digest(body: Mapping[str, Any]) -> str:
+    """What about a child can change a decision: its status and, for pods, their containers."""
+    relevant = {"status": body.get("status"), "generation": body["metadata"].get("generation")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRegistry:
+    """Register every handler on a fresh registry; `state_factory()` is called at startup."""
+    registry = kopf.OperatorRegistry()
+    on = kopf.on
+
+    @on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix="tierwise.dev"
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="tierwise.dev"
+        )
+        settings.posting.level = logging.WARNING  # our own Events say what happened
+        state: OperatorState = state_factory()
+        memo.state = state
+        state.start_collector(replan_seconds)
+
+    @kopf.index(*TIERS, registry=registry)
+    def tierclass_idx(name: str, body: Any, **_: Any) -> dict[str, Any]:
+        return {name: dict(body)}
+
+    @kopf.index("batch", "v1", "jobs", labels=OWNED, registry=registry)
+    def job_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
+        return _by_model(namespace, labels, body)
+
+    @kopf.index("", "v1", "pods", labels=LABELLED, registry=registry)
+    def pod_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
+        return _by_model(namespace, labels, body)
+
+    @kopf.index("apps", "v1", "deployments", labels=OWNED, registry=registry)
+    def deployment_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
+        return _by_model(namespace, labels, body)
+
+    @kopf.index("policy", "v1", "poddisruptionbudgets", labels=OWNED, registry=registry)
+    def pdb_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
+        return _by_model(namespace, labels, body)
+
+    @kopf.index(*MODELS, registry=registry)
+    def model_idx(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): body}
+
+    @on.create(*MODELS, registry=registry)
+    @on.update(*MODELS, registry=registry)
+    @on.resume(*MODELS, registry=registry)
+    async def model_changed(body: Any, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
+        await run_reconcile(memo.state, body, kwargs, trigger=str(reason))
+
+    @kopf.timer(*MODELS, interval=replan_seconds, initial_delay=replan_seconds, registry=registry)
+    async def replan(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
+        await run_reconcile(memo.state, body, kwargs, trigger="timer")
+
+    @on.delete(*MODELS, optional=True, registry=registry)
+    def model_deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+        memo.state.metrics.forget(namespace or "default", name)
+        memo.state.models.discard((namespace or "default", name))
+
+    async def wake_owner(body: Any, memo: kopf.Memo, kind: str, kwargs: dict[str, Any]) -> None:
+        """Reconcile a child's model at once when something a decision depends on changed."""
+        meta = body["metadata"]
+        key = (kind, meta["namespace"], meta["name"])
+        digest = _child_digest(body)
+        state: OperatorState = memo.state
+        if state.child_digests.get(key) == digest:
+            return
+        state.child_digests[key] = digest
+        owner = (meta["namespace"], meta.get("labels", {}).get(MODEL_LABEL))
+        for model in kwargs["model_idx"].get(owner, []):
+            await run_reconcile(state, model, kwargs, trigger=f"{kind}-changed")
+
+    @on.event("batch", "v1", "jobs", labels=OWNED, registry=registry)
+    async def job_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
+        if (body.get("status") or {}).get("succeeded") or (body.get("status") or {}).get("failed"):
+            await wake_owner(body, memo, "job", kwargs)
+
+    @on.event("apps", "v1", "deployments", labels=OWNED, registry=registry)
+    async def deployment_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
+        await wake_owner(body, memo, "deployment", kwargs)
+
+    @on.event("", "v1", "pods", labels=LABELLED, registry=registry)
+    async def pod_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
+        if pod_failure(dict(body)) is not None:
+            await wake_owner(body, memo, "pod", kwargs)
+
+    @on.create(*TIERS, registry=registry)
+    @on.update(*TIERS, registry=registry)
+    @on.resume(*TIERS, registry=registry)
+    def tierclass_changed(body: Any, **_: Any) -> None:
+        try:
+            TierClass.model_validate(dict(body))
+        except ValidationError as exc:
+            problems = "; ".join(format_validation_error(exc))
+            kopf.event(
+                _kopf_body(body), type="Warning", reason="InvalidSpec", message=problems[:1024]
+            )
+            raise kopf.PermanentError(f"invalid TierClass: {problems}") from exc
+
+    @on.cleanup(registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        await memo.state.stop()
+
+    return registry

@@ -1,0 +1,114 @@
+"""`tierwise run`: kopf with tierwise's settings, its handlers, and /healthz + /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+import kopf
+from aiohttp import web
+
+from .handlers import build_registry
+from .kube import Kube, api_client
+from .metrics.prometheus import PrometheusSource
+from .observability import OperatorMetrics, health_app
+from .planner import PlannerSettings
+from .settings import Settings
+from .state import Clock, OperatorState, utc_now
+
+log = logging.getLogger(__name__)
+
+
+def planner_settings(settings: Settings) -> PlannerSettings:
+    return PlannerSettings(
+        switch_margin=Decimal(str(float(settings.savings_margin))),
+        min_dwell=timedelta(seconds=float(settings.tier_dwell)),
+        scale_down_window=timedelta(seconds=float(settings.scale_down_stabilization)),
+    )
+
+
+def make_state(
+    settings: Settings,
+    *,
+    server: str | None = None,
+    metrics: OperatorMetrics | None = None,
+    clock: Clock = utc_now,
+) -> OperatorState:
+    """Everything the handlers share, for one run against `server` (the kubeconfig when None)."""
+    prometheus = None
+    if settings.prometheus_url:
+        prometheus = PrometheusSource(
+            settings.prometheus_url, settings.promql, window=str(settings.metrics_window)
+        )
+    return OperatorState(
+        kube=Kube(api_client(server), settings.field_manager),
+        settings=settings,
+        planner=planner_settings(settings),
+        metrics=metrics or OperatorMetrics(),
+        prometheus=prometheus,
+        clock=clock,
+    )
+
+
+def registry_for(
+    settings: Settings,
+    *,
+    server: str | None = None,
+    metrics: OperatorMetrics | None = None,
+    clock: Clock = utc_now,
+) -> kopf.OperatorRegistry:
+    registry = build_registry(
+        lambda: make_state(settings, server=server, metrics=metrics, clock=clock),
+        float(settings.replan_interval),
+    )
+    if server is not None:
+
+        @kopf.on.login(registry=registry)
+        def login(**_: object) -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=server, insecure=True)
+
+    return registry
+
+
+@contextlib.asynccontextmanager
+async def serve_health(
+    metrics: OperatorMetrics, ready: asyncio.Event, port: int
+) -> AsyncIterator[None]:
+    runner = web.AppRunner(health_app(metrics, ready.is_set), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "0.0.0.0", port)
+    await site.start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def run(
+    settings: Settings,
+    *,
+    namespaces: Sequence[str] = (),
+    standalone: bool = True,
+    peering: str | None = None,
+    port: int | None = None,
+) -> None:
+    """Run until interrupted: watch InferenceModels and keep them planned and served."""
+    metrics = OperatorMetrics()
+    ready = asyncio.Event()
+    registry = registry_for(settings, metrics=metrics)
+    async with contextlib.AsyncExitStack() as stack:
+        if port:
+            await stack.enter_async_context(serve_health(metrics, ready, port))
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            standalone=standalone,
+            peering_name=peering,
+            ready_flag=ready,
+            memo=kopf.Memo(),
+        )

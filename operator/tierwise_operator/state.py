@@ -1,0 +1,115 @@
+"""Operator-wide state shared by the handlers: clients, settings, metrics and the live snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from .api import TierClass
+from .kube import NODES, PODS, TIER_CLASSES, Kube, KubeError
+from .metrics.observation import ModelKey, Observation
+from .metrics.prometheus import PrometheusSource
+from .metrics.snapshot import build_snapshot
+from .observability import OperatorMetrics
+from .planner import MetricsSnapshot, PlannerSettings
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LiveMetrics:
+    """The latest observation and snapshot, refreshed by one background loop for all models."""
+
+    observation: Observation | None = None
+    snapshot: MetricsSnapshot | None = None
+    fresh_at: datetime | None = None
+    """When traffic metrics were last available (the planner's staleness clock)."""
+
+
+@dataclass
+class OperatorState:
+    kube: Kube
+    settings: Settings
+    planner: PlannerSettings
+    metrics: OperatorMetrics
+    prometheus: PrometheusSource | None
+    clock: Clock = utc_now
+    live: LiveMetrics = field(default_factory=LiveMetrics)
+    models: set[ModelKey] = field(default_factory=set)
+    """Models seen by a reconcile: whose traffic to query."""
+    locks: dict[ModelKey, asyncio.Lock] = field(default_factory=dict)
+    child_digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """Last seen state of each child (kind, namespace, name), to wake owners on real changes."""
+
+    _collector: asyncio.Task[None] | None = None
+
+    def lock(self, key: ModelKey) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())
+
+    def start_collector(self, interval: float) -> None:
+        """One background loop refreshes live metrics for every model."""
+        self._collector = asyncio.create_task(self._collect_forever(interval))
+
+    async def stop(self) -> None:
+        if self._collector is not None:
+            self._collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._collector
+
+    async def _collect_forever(self, interval: float) -> None:
+        while True:
+            try:
+                await self.refresh(await self._tiers())
+            except KubeError as exc:
+                log.warning("metrics collection failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    async def _tiers(self) -> list[TierClass]:
+        valid = []
+        for body in await self.kube.list(TIER_CLASSES):
+            try:
+                valid.append(TierClass.model_validate(body))
+            except ValidationError:
+                continue  # an Event on the TierClass itself says why
+        return valid
+
+    async def refresh(self, tiers: list[TierClass]) -> None:
+        """Collect metrics once: Prometheus if configured, capacity from the Kubernetes API."""
+        now = self.clock()
+        observation = await self._observe(now)
+        if observation.available:
+            self.live.fresh_at = now
+        try:
+            nodes = await self.kube.list(NODES)
+            pods = await self.kube.list(PODS)
+        except KubeError as exc:
+            log.warning("cannot read nodes and pods for capacity: %s", exc)
+            self.live.observation = observation
+            return
+        self.live.observation = observation
+        self.live.snapshot = build_snapshot(
+            tiers=tiers, nodes=nodes, pods=pods, observation=observation,
+            metrics_at=self.live.fresh_at or datetime.fromtimestamp(0, UTC),
+        )  # fmt: skip
+
+    async def _observe(self, now: datetime) -> Observation:
+        if self.prometheus is None:
+            return Observation(
+                at=now, source="kubernetes", available=False, reason="PrometheusNotConfigured",
+                message="no Prometheus URL set (TIERWISE_PROMETHEUS_URL): capacity from the "
+                "Kubernetes API, no live traffic, tiers held",
+            )  # fmt: skip
+        return await asyncio.to_thread(self.prometheus.collect, sorted(self.models), now)
