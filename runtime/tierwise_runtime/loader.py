@@ -18,6 +18,7 @@ from .models.bert import BertEncoder
 from .models.kv_cache import bytes_per_token
 from .models.llama import Llama, LlamaConfig
 from .offload import load_offloaded, offload_folder
+from .pages import trim_heap
 from .quantize import compute_dtype, config_for, parse_precision, weight_bytes
 from .sources import default_name, resolve_source
 
@@ -47,6 +48,7 @@ def load_engine(
     else:
         model = materialize(skeleton, ckpt, config, dev)
         tier = TierKind.GPU if dev.type == "cuda" else TierKind.CPU
+    trim_heap()
     info = EngineInfo(
         model_name=name or default_name(uri, path),
         task=Task.TEXT_EMBEDDING if isinstance(model, BertEncoder) else Task.TEXT_GENERATION,

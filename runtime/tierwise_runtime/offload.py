@@ -15,11 +15,11 @@ from typing import cast
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from tierwise_operator.api import Precision
 
+from .aligned_safetensors import save_aligned
 from .checkpoint import Checkpoint
 from .cuda_stream import stream_blocks
 from .errors import CheckpointError, LoadError
@@ -27,7 +27,7 @@ from .materialize import Unit, build_on_meta, load_unit, units
 from .pages import PageRange, release
 from .quantize import Int4WeightOnlyConfig, QuantConfig, quantize_
 
-FORMAT = 1
+FORMAT = 2
 """Layout version of an offload folder; a folder of another version is rewritten."""
 MANIFEST = "manifest.json"
 
@@ -79,7 +79,7 @@ def write_offload(
             state = {
                 k: v.detach().to("cpu").contiguous() for k, v in unit.module.state_dict().items()
             }
-            save_file(state, str(tmp / f"{unit.prefix}.safetensors"))
+            save_aligned(state, tmp / f"{unit.prefix}.safetensors")
             unit.module = unit.module.to("meta")
             prefixes.append(unit.prefix)
         if set(ckpt.tensors) - used:

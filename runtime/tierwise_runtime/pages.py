@@ -39,3 +39,11 @@ def release(ranges: list[PageRange]) -> None:
         if r.length and _libc.madvise(r.start, r.length, mmap.MADV_DONTNEED) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"madvise(MADV_DONTNEED): {os.strerror(err)}")
+
+
+def trim_heap() -> None:
+    """Returns freed heap memory to the system (glibc malloc_trim). Conversion temporaries
+    are freed but kept by malloc otherwise, and would count as resident memory."""
+    trim = getattr(_libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)

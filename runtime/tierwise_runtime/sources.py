@@ -96,5 +96,4 @@ def default_name(uri: str, path: Path) -> str:
     parts = urlsplit(uri)
     if parts.scheme == "builtin":
         return (parts.netloc + parts.path).strip("/")
-    stem = path.stem if path.is_file() else path.name
-    return stem.lower()
+    return (path.stem if path.suffix == ".gguf" else path.name).lower()

@@ -23,6 +23,8 @@ Readers = dict[str, Callable[[], torch.Tensor]]
 def read_hf(folder: Path) -> Checkpoint:
     cfg = _json(folder / "config.json")
     kind = cfg.get("model_type")
+    if kind not in ("bert", "llama"):
+        raise CheckpointError(f"unsupported model_type {kind!r} in {folder} (bert or llama)")
     readers, files = _weights(folder)
     tok_path = folder / "tokenizer.json"
     if not tok_path.is_file():
@@ -31,9 +33,7 @@ def read_hf(folder: Path) -> Checkpoint:
     files += [folder / "config.json", tok_path]
     if kind == "bert":
         return _bert(folder, cfg, readers, tokenizer, files)
-    if kind == "llama":
-        return _llama(folder, cfg, readers, tokenizer, files)
-    raise CheckpointError(f"unsupported model_type {kind!r} in {folder}: tierwise runs bert, llama")
+    return _llama(folder, cfg, readers, tokenizer, files)
 
 
 def _bert(

@@ -11,6 +11,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from ..errors import CheckpointError
+from . import embedding
 
 BlockRunner = Callable[[int, nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -54,9 +55,9 @@ class BertConfig:
 class Embeddings(nn.Module):
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
-        self.tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.positions = nn.Embedding(cfg.max_position, cfg.hidden_size)
-        self.token_types = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
+        self.tokens = embedding(cfg.vocab_size, cfg.hidden_size)
+        self.positions = embedding(cfg.max_position, cfg.hidden_size)
+        self.token_types = embedding(cfg.type_vocab_size, cfg.hidden_size)
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,10 @@ class Int8WeightOnlyLinear(nn.Module):
 
     @classmethod
     def from_linear(cls, lin: nn.Linear, dtype: torch.dtype) -> Int8WeightOnlyLinear:
+        if lin.weight.is_meta:  # shapes only: no arithmetic, which on meta imports torch._dynamo
+            n, k = lin.weight.shape
+            q = torch.empty(n, k, dtype=torch.int8, device="meta")
+            return cls(q, torch.empty(n, dtype=dtype, device="meta"), _bias(lin, dtype))
         w = lin.weight.detach().float()
         # Symmetric per-channel; the scale is rounded to its stored dtype before quantizing so
         # that dequantization reproduces exactly what was rounded.
@@ -76,6 +80,11 @@ class Int4WeightOnlyLinear(nn.Module):
     def from_linear(
         cls, lin: nn.Linear, group_size: int, dtype: torch.dtype, target: str
     ) -> Int4WeightOnlyLinear:
+        n, k = lin.weight.shape
+        if lin.weight.is_meta:  # shapes only: no arithmetic, which on meta imports torch._dynamo
+            sz = torch.empty(k // group_size, n, 2, dtype=dtype, device="meta")
+            packed = torch.empty(packed_shape(n, k, target), dtype=_PACKED[target], device="meta")
+            return cls(packed, sz, _bias(lin, dtype), in_features=k, target=target)
         q, scales, zeros = quantize_groups(lin.weight.detach(), group_size, dtype)
         sz = torch.stack([scales, zeros], dim=-1).transpose(0, 1).contiguous()
         packed = pack_int4(q, target)
@@ -173,16 +182,22 @@ def _inner_k_tiles(k: int) -> int:
     return next(t for t in (8, 4, 2) if k % (16 * t) == 0)
 
 
-def pack_int4(q: torch.Tensor, target: str) -> torch.Tensor:
-    """Packs q [N, K] (0..15) into the layout of `target`'s int4 kernel, on q's device."""
-    n, k = q.shape
-    tiles = _inner_k_tiles(k) if target != "cpu" else 8
+_PACKED = {"cpu": torch.uint8, "cuda": torch.int32}
+
+
+def packed_shape(n: int, k: int, target: str) -> tuple[int, ...]:
+    """Shape of the packed int4 weight of an [n, k] Linear in `target`'s kernel layout."""
     if target == "cpu":
-        cpu_packed: torch.Tensor = aten._convert_weight_to_int4pack_for_cpu(q, tiles)
+        return (n, k // 2)
+    tiles = _inner_k_tiles(k)
+    return (n // 8, k // (tiles * 16), 32, tiles // 2)
+
+
+def pack_int4(q: torch.Tensor, target: str) -> torch.Tensor:
+    """Packs q [N, K] (0..15, on the target device) into `target`'s int4 kernel layout."""
+    if target == "cpu":
+        cpu_packed: torch.Tensor = aten._convert_weight_to_int4pack_for_cpu(q, 8)
         return cpu_packed
-    if q.device.type == "meta":
-        shape = (n // 8, k // (tiles * 16), 32, tiles // 2)
-        return torch.empty(shape, dtype=torch.int32, device="meta")
     pairs = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8)
-    packed: torch.Tensor = aten._convert_weight_to_int4pack(pairs, tiles)
+    packed: torch.Tensor = aten._convert_weight_to_int4pack(pairs, _inner_k_tiles(q.shape[1]))
     return packed
