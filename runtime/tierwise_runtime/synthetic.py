@@ -25,6 +25,7 @@ def write_llama(
     context: int = 512,
     tied: bool = False,
     seed: int = 0,
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Writes a Llama checkpoint with N(0, 0.02) weights to `folder` (one shard per layer)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,9 +33,12 @@ def write_llama(
     hd = dim // heads
 
     def rand(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen) * 0.02
+        return (torch.randn(*shape, generator=gen) * 0.02).to(dtype)
 
-    head = {"model.embed_tokens.weight": rand(vocab, dim), "model.norm.weight": torch.ones(dim)}
+    def ones() -> torch.Tensor:
+        return torch.ones(dim, dtype=dtype)
+
+    head = {"model.embed_tokens.weight": rand(vocab, dim), "model.norm.weight": ones()}
     if not tied:
         head["lm_head.weight"] = rand(vocab, dim)
     save_file(head, str(folder / "model-head.safetensors"))
@@ -48,8 +52,8 @@ def write_llama(
             p + "mlp.gate_proj.weight": rand(intermediate, dim),
             p + "mlp.up_proj.weight": rand(intermediate, dim),
             p + "mlp.down_proj.weight": rand(dim, intermediate),
-            p + "input_layernorm.weight": torch.ones(dim),
-            p + "post_attention_layernorm.weight": torch.ones(dim),
+            p + "input_layernorm.weight": ones(),
+            p + "post_attention_layernorm.weight": ones(),
         }
         save_file(block, str(folder / f"model-{i:05d}.safetensors"))
     config = {

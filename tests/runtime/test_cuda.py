@@ -84,18 +84,20 @@ def test_offload_streaming_on_cuda_computes_what_the_resident_model_does(
     )
 
 
-def test_offload_streaming_holds_about_two_blocks_on_the_device(llama: str, tmp_path: Path) -> None:
-    load_engine(llama, "fp32", device="cuda", offload_dir=tmp_path)  # write the folder first
+def test_offload_streaming_holds_about_two_blocks_on_the_device(tmp_path: Path) -> None:
+    sizes = {"vocab": 2048, "dim": 1024, "layers": 8, "heads": 8, "kv_heads": 2}
+    uri = f"file://{write_llama(tmp_path / 'ckpt', intermediate=2816, **sizes)}"
+    offload = tmp_path / "offload"
+    load_engine(uri, "fp32", device="cuda", offload_dir=offload).logits(IDS)  # type: ignore[union-attr]
+    torch.cuda.synchronize()
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
-    engine = load_engine(llama, "fp32", device="cuda", offload_dir=tmp_path)
+    engine = load_engine(uri, "fp32", device="cuda", offload_dir=offload)
     engine.logits(IDS)  # type: ignore[union-attr]
     peak = torch.cuda.max_memory_allocated() - base
-    weights = engine.info.weight_bytes
-    block = (512 * 512 * 2 + 128 * 512 * 2 + 3 * 512 * 1536) * 4
-    assert peak < weights, f"peak {peak / 1e6:.1f} MB vs weights {weights / 1e6:.1f} MB"
-    assert peak <= weights - 4 * block + 2 * block + 64e6
+    weights = engine.info.weight_bytes  # ~380 MB; a block is ~45 MB, embedding + head 16 MB
+    assert peak < 0.6 * weights, f"peak {peak / 1e6:.0f} MB for {weights / 1e6:.0f} MB of weights"
 
 
 def test_greedy_generation_on_cuda_runs_and_is_deterministic(llama: str) -> None:

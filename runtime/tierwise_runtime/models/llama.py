@@ -204,8 +204,9 @@ class Llama(nn.Module):
 
     def rope(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
         # positions: [B, S] -> cos, sin: [B, 1, S, hd], computed in float32
-        inv = self._inv_freq.to(positions.device)
-        freqs = positions[..., None].to(torch.float32) * inv
+        if self._inv_freq.device != positions.device:
+            self._inv_freq = self._inv_freq.to(positions.device)
+        freqs = positions[..., None].to(torch.float32) * self._inv_freq
         emb = torch.cat((freqs, freqs), dim=-1)[:, None]
         return emb.cos().to(dtype), emb.sin().to(dtype)
 
