@@ -3,9 +3,12 @@ onnxruntime (fp32 and its dynamic int8), side by side, same threads, same texts.
 
     python bench/runtime.py [--quick] [--threads N] [--json results.json]
 
-Each contender runs in its own process, so its peak RSS is its own. Prints throughput and
-p50/p99 latency at batch 1 and 32, weight bytes, peak RSS and mean cosine to
-sentence-transformers, then the issue's targets as ratios against sentence-transformers fp32.
+Every contender is a process of its own (bench/runtime_contenders.py), so its peak RSS is
+its own. They load one after another, then their timing rounds interleave: round r times
+each contender in turn, so a noisy neighbour slows them all alike. Prints throughput and
+p50/p99 latency at batch 1 and 32 (throughput = batch size / median batch latency),
+weight bytes, peak RSS and mean cosine to sentence-transformers fp32, then the issue's
+targets as ratios against it.
 """
 
 from __future__ import annotations
@@ -13,21 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-TEXTS = REPO / "tests" / "runtime" / "data" / "sentences.txt"
-MODEL = "builtin://all-minilm-l6-v2"
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+WORKER = BENCH / "runtime_contenders.py"
 
 CONTENDERS = {
     "st-fp32": "sentence-transformers fp32",
@@ -41,180 +40,110 @@ CONTENDERS = {
     "tw-int4-g32": "tierwise int4 g32",
 }
 QUICK_SKIP = {"tw-fp16", "tw-int4-g32"}
+SLOW = {"tw-fp16"}  # ~4x slower than fp32 on CPUs without fp16 GEMMs: fewer rounds
 BASELINE = "st-fp32"
 
-Embed = Callable[[Sequence[str]], np.ndarray]
+TARGETS = [
+    ("tw-fp32", "throughput", 0.9),
+    ("tw-bf16", "throughput", 2.5),
+    ("tw-int8", "throughput", 1.2),
+    ("tw-int4-g128", "throughput", 1.3),
+    ("tw-int8", "layer_bytes", 0.27),
+    ("tw-int4-g128", "layer_bytes", 0.15),
+    ("tw-int8", "cosine", 0.999),
+    ("tw-int4-g128", "cosine", 0.94),
+    ("tw-int4-g32", "cosine", 0.97),
+]
 
 
-# ---- workers: one contender per process -------------------------------------------------
+class Contender:
+    """One worker process, driven over its stdin/stdout."""
+
+    def __init__(self, name: str, args: argparse.Namespace, onnx_dir: Path) -> None:
+        self.name = name
+        cmd = [sys.executable, str(WORKER), name, "--threads", str(args.threads)]
+        self.proc = subprocess.Popen(
+            [*cmd, "--onnx-dir", str(onnx_dir)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(args),
+        )  # fmt: skip
+        self.info = self._read()
+        self.times: dict[int, list[float]] = {1: [], 32: []}
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("@@ "):
+                return json.loads(line[3:])  # type: ignore[no-any-return]
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        raise RuntimeError((err.strip().splitlines() or ["worker exited"])[-1])
+
+    def ask(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def time(self, batch: int, count: int, offset: int, keep: bool = True) -> None:
+        times = self.ask(op="time", batch=batch, count=count, offset=offset)["times"]
+        if keep:
+            self.times[batch].extend(times)
+
+    def finish(self) -> dict[str, Any]:
+        result = {**self.info, "embeddings": self.ask(op="embed")["embeddings"]}
+        result.update(self.ask(op="exit"))
+        self.proc.wait()
+        for size, times in self.times.items():
+            result[f"batch{size}"] = _stats(times, size)
+        return result
 
 
-def _tierwise(name: str) -> tuple[Embed, dict[str, Any]]:
-    import torch
-
-    from tierwise_runtime.loader import load_engine
-    from tierwise_runtime.quantize import Int4WeightOnlyLinear, Int8WeightOnlyLinear
-
-    parts = name.split("-")  # tw-int4-g32
-    group = int(parts[2][1:]) if len(parts) > 2 else None
-    engine = load_engine(MODEL, parts[1], group_size=group)
-    held = fp32 = 0
-    for m in engine.model.modules():  # type: ignore[union-attr]
-        if isinstance(m, Int8WeightOnlyLinear | Int4WeightOnlyLinear):
-            held += sum(t.numel() * t.element_size() for t in m.state_dict().values())
-            fp32 += 4 * m.out_features * (m.in_features + int(m.bias is not None))
-    extra = {
-        "weight_bytes": engine.info.weight_bytes,
-        "quantized_layer_ratio": held / fp32 if fp32 else None,
-    }
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        with torch.inference_mode():
-            return engine.embed(texts).numpy()  # type: ignore[union-attr,no-any-return]
-
-    return embed, extra
-
-
-def _sentence_transformers(name: str) -> tuple[Embed, dict[str, Any]]:
-    from sentence_transformers import SentenceTransformer
-
-    from tierwise_runtime.sources import resolve_source
-
-    model = SentenceTransformer(str(resolve_source(MODEL)), device="cpu")
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        return model.encode(list(texts), batch_size=32, convert_to_numpy=True)  # type: ignore[no-any-return]
-
-    return embed, {"weight_bytes": weights}
-
-
-def _onnxruntime(name: str, onnx_dir: Path, threads: int) -> tuple[Embed, dict[str, Any]]:
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    from tierwise_runtime.sources import resolve_source
-
-    path = onnx_dir / f"{name}.onnx"
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    tok = Tokenizer.from_file(str(resolve_source(MODEL) / "tokenizer.json"))
-    tok.enable_truncation(256)
-    tok.enable_padding()
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        enc = tok.encode_batch(list(texts))
-        ids = np.array([e.ids for e in enc], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)  # type: ignore[no-any-return]
-
-    return embed, {"weight_bytes": path.stat().st_size}
-
-
-def _time(embed: Embed, batches: list[list[str]], warmup: int) -> dict[str, float]:
-    for batch in batches[:warmup]:
-        embed(batch)
-    times = []
-    for batch in batches:
-        start = time.perf_counter()
-        embed(batch)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+def _env(args: argparse.Namespace) -> dict[str, str]:
+    paths = [str(REPO / "operator"), str(REPO / "runtime"), os.environ.get("PYTHONPATH", "")]
     return {
-        "p50_ms": 1e3 * statistics.median(times),
-        "p99_ms": 1e3 * p99,
-        "texts_per_s": len(batches[0]) * len(times) / sum(times),
-        "samples": len(times),
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(paths),
+        "OMP_NUM_THREADS": str(args.threads),
+        "TOKENIZERS_PARALLELISM": "false",
     }
 
 
-def worker(
-    name: str, texts: list[str], reps: dict[int, int], onnx_dir: Path, threads: int
-) -> dict[str, Any]:
-    import torch
-
-    torch.set_num_threads(threads)
-    start = time.perf_counter()
-    if name.startswith("tw-"):
-        embed, extra = _tierwise(name)
-    elif name.startswith("st-"):
-        embed, extra = _sentence_transformers(name)
-    else:
-        embed, extra = _onnxruntime(name, onnx_dir, threads)
-    result = {**extra, "load_s": time.perf_counter() - start}
-    for size, count in reps.items():
-        pool = (texts * (1 + size * count // len(texts)))[: size * count]
-        batches = [pool[i : i + size] for i in range(0, len(pool), size)]
-        result[f"batch{size}"] = _time(embed, batches, warmup=min(5, count))
-    result["embeddings"] = np.concatenate(
-        [embed(texts[i : i + 32]) for i in range(0, len(texts), 32)]
-    ).tolist()
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return result
+def _stats(times: list[float], size: int) -> dict[str, float]:
+    ordered = sorted(times)
+    return {
+        "p50_ms": 1e3 * float(np.median(ordered)),
+        "p99_ms": 1e3 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        # From the median, not the mean: on a shared machine a few stalled batches would
+        # otherwise decide the ratios. On a quiet machine the two agree.
+        "texts_per_s": size / float(np.median(ordered)),
+        "mean_texts_per_s": size * len(ordered) / sum(ordered),
+        "samples": len(ordered),
+    }
 
 
-def export_onnx(onnx_dir: Path) -> None:
-    """The Hugging Face model (what sentence-transformers runs) exported with torch's dynamo
-    exporter; dynamic int8 is onnxruntime's quantize_dynamic of it."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import BertModel
-
-    from tierwise_runtime.sources import resolve_source
-
-    bert = BertModel.from_pretrained(str(resolve_source(MODEL))).eval()
-
-    class Hidden(torch.nn.Module):
-        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return bert(input_ids=ids, attention_mask=mask).last_hidden_state  # type: ignore[no-any-return]
-
-    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 2023, 102, 0, 0, 0]])
-    b, s = torch.export.Dim("batch"), torch.export.Dim("seq")
-    torch.onnx.export(
-        Hidden(), (ids, (ids != 0).long()), str(onnx_dir / "ort-fp32.onnx"), dynamo=True,
-        input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-        dynamic_shapes={"ids": {0: b, 1: s}, "mask": {0: b, 1: s}}, external_data=False,
-    )  # fmt: skip
-    quantize_dynamic(
-        str(onnx_dir / "ort-fp32.onnx"),
-        str(onnx_dir / "ort-int8.onnx"),
-        weight_type=QuantType.QInt8,
-    )
-
-
-# ---- the parent: run every contender, print the tables ----------------------------------
-
-
-def _run_worker(name: str, args: argparse.Namespace, onnx_dir: Path) -> dict[str, Any]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "operator"), str(REPO / "runtime"), env.get("PYTHONPATH", "")]
-    )
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        name,
-        "--threads",
-        str(args.threads),
-        "--onnx-dir",
-        str(onnx_dir),
-    ]
-    if args.quick:
-        cmd.append("--quick")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def _cosine(a: list[list[float]], b: list[list[float]]) -> float:
-    x, y = np.asarray(a), np.asarray(b)
-    return float(((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).mean())
+def run(args: argparse.Namespace, onnx_dir: Path) -> dict[str, dict[str, Any]]:
+    names = [n for n in CONTENDERS if not (args.quick and n in QUICK_SKIP)]
+    live: dict[str, Contender] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        print(f"  loading {CONTENDERS[name]} ...", file=sys.stderr, flush=True)
+        try:
+            live[name] = Contender(name, args, onnx_dir)
+        except (RuntimeError, OSError) as exc:
+            results[name] = {"error": str(exc)}
+    rounds, per_round = (2, {1: 10, 32: 4}) if args.quick else (10, {1: 20, 32: 6})
+    for c in live.values():  # warm-up, discarded
+        c.time(32, 2, 0, keep=False)
+        c.time(1, 5, 0, keep=False)
+    for r in range(rounds):
+        print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+        for c in live.values():
+            if c.name in SLOW and r % 4:
+                continue
+            for size, count in per_round.items():
+                c.time(size, count, offset=r * count * size)
+    for name, c in live.items():
+        results[name] = c.finish()
+    return {n: results[n] for n in names}
 
 
 def _table(results: dict[str, dict[str, Any]]) -> None:
@@ -237,17 +166,12 @@ def _table(results: dict[str, dict[str, Any]]) -> None:
         )
 
 
-TARGETS = [
-    ("tw-fp32", "throughput", 0.9),
-    ("tw-bf16", "throughput", 2.5),
-    ("tw-int8", "throughput", 1.2),
-    ("tw-int4-g128", "throughput", 1.3),
-    ("tw-int8", "layer_bytes", 0.27),
-    ("tw-int4-g128", "layer_bytes", 0.15),
-    ("tw-int8", "cosine", 0.999),
-    ("tw-int4-g128", "cosine", 0.94),
-    ("tw-int4-g32", "cosine", 0.97),
-]
+def _target(r: dict[str, Any], kind: str, base: float) -> tuple[str, float, str]:
+    if kind == "throughput":
+        return "batch-32 throughput vs ST fp32", r["batch32"]["texts_per_s"] / base, "x"
+    if kind == "layer_bytes":
+        return "quantized-layer bytes vs their fp32", r["quantized_layer_ratio"], "x"
+    return "mean cosine vs fp32", r["cosine"], ""
 
 
 def _targets(results: dict[str, dict[str, Any]]) -> None:
@@ -255,62 +179,40 @@ def _targets(results: dict[str, dict[str, Any]]) -> None:
     print(f"\n{'target':58} {'measured':>9} {'goal':>8}  met")
     for name, kind, goal in TARGETS:
         r = results.get(name, {})
-        if "error" in r or not r:
+        if not r or "error" in r:
             continue
-        if kind == "throughput":
-            value, label, ok = (
-                r["batch32"]["texts_per_s"] / base,
-                f"{CONTENDERS[name]} batch-32 throughput vs ST fp32",
-                None,
-            )
-            text, goal_text = f"{value:.2f}x", f">={goal}x"
-        elif kind == "layer_bytes":
-            value, label = (
-                r["quantized_layer_ratio"],
-                f"{CONTENDERS[name]} quantized-layer bytes vs fp32",
-            )
-            text, goal_text = f"{value:.3f}x", f"<={goal}x"
-        else:
-            value, label = r["cosine"], f"{CONTENDERS[name]} mean cosine vs fp32"
-            text, goal_text = f"{value:.4f}", f">={goal}"
+        label, value, unit = _target(r, kind, base)
         ok = value <= goal if kind == "layer_bytes" else value >= goal
-        print(f"{label:58} {text:>9} {goal_text:>8}  {'yes' if ok else 'NO'}")
+        sign = "<=" if kind == "layer_bytes" else ">="
+        print(
+            f"{CONTENDERS[name] + ' ' + label:58} {value:>8.4g}{unit or ' '} "
+            f"{sign + str(goal) + unit:>8}  {'yes' if ok else 'NO'}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repetitions, fewer contenders")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, fewer contenders")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--onnx-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    texts = [t for t in TEXTS.read_text().splitlines() if t.strip()]
-    reps = {1: 20, 32: 8} if args.quick else {1: 200, 32: 60}
-    if args.worker == "export":
-        export_onnx(args.onnx_dir)
-        print("{}")
-        return
-    if args.worker:
-        print(json.dumps(worker(args.worker, texts, reps, args.onnx_dir, args.threads)))
-        return
-    print(f"all-MiniLM-L6-v2, CPU, {args.threads} threads, {len(texts)} texts; "
-          f"repetitions: batch 1 x{reps[1]}, batch 32 x{reps[32]}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         onnx_dir = Path(tmp)
-        exported = _run_worker("export", args, onnx_dir)
-        names = [n for n in CONTENDERS if not (args.quick and n in QUICK_SKIP)]
-        results = {}
-        for name in names:
-            if name.startswith("ort-") and "error" in exported:
-                results[name] = {"error": f"ONNX export failed: {exported['error']}"}
-                continue
-            print(f"  running {CONTENDERS[name]} ...", file=sys.stderr, flush=True)
-            results[name] = _run_worker(name, args, onnx_dir)
+        export = subprocess.run(
+            [sys.executable, str(WORKER), "export", "--onnx-dir", tmp],
+            capture_output=True, text=True, env=_env(args), check=False,
+        )  # fmt: skip
+        if export.returncode != 0:
+            print(f"ONNX export failed: {export.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        results = run(args, onnx_dir)
     reference = results[BASELINE]["embeddings"]
     for r in results.values():
         if "embeddings" in r:
-            r["cosine"] = _cosine(r.pop("embeddings"), reference)
+            x, y = np.asarray(r.pop("embeddings")), np.asarray(reference)
+            r["cosine"] = float((x * y).sum(1).mean())
+    samples = results[BASELINE]["batch1"]["samples"], results[BASELINE]["batch32"]["samples"]
+    print(f"all-MiniLM-L6-v2, CPU, {args.threads} threads; timed batches: "
+          f"{samples[0]} of 1, {samples[1]} of 32, interleaved in rounds")  # fmt: skip
     _table(results)
     _targets(results)
     if args.json:
