@@ -106,7 +106,7 @@ def _bias(lin: nn.Linear, dtype: torch.dtype) -> torch.Tensor | None:
     return None if lin.bias is None else lin.bias.detach().to(dtype)
 
 
-CLIP_RATIOS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75)
+CLIP_RATIOS = (1.0, 0.9, 0.8)
 """Shrinks of each group's range tried; the one with the least squared error wins."""
 REFITS = 2
 """Least-squares refits of scale and zero point to the chosen codes per ratio."""
