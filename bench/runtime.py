@@ -184,8 +184,9 @@ def _targets(results: dict[str, dict[str, Any]]) -> None:
         label, value, unit = _target(r, kind, base)
         ok = value <= goal if kind == "layer_bytes" else value >= goal
         sign = "<=" if kind == "layer_bytes" else ">="
+        shown = f"{value:.3f}{unit}" if unit else f"{value:.4f}"
         print(
-            f"{CONTENDERS[name] + ' ' + label:58} {value:>8.4g}{unit or ' '} "
+            f"{CONTENDERS[name] + ' ' + label:58} {shown:>9} "
             f"{sign + str(goal) + unit:>8}  {'yes' if ok else 'NO'}"
         )
 
