@@ -84,7 +84,11 @@ class GenerationEngine(Protocol):
         self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
     ) -> Iterator[list[int | None]]:
         """Decode all prompts together; each step yields the next token id of every
-        sequence, or None for sequences that have finished (stop token or max_tokens)."""
+        sequence, or None for sequences that have finished (stop token or max_tokens).
+        A stop token is yielded once, on the step it is chosen, so callers can tell a
+        "stop" finish from a "length" one; it is not text (detokenize skips special tokens).
+        Raises InputError (a ValueError) for an empty prompt or one that, with its
+        max_tokens, exceeds `info.max_tokens`; validation happens before the first step."""
         ...
 
 
