@@ -34,8 +34,9 @@ def points(profile: ModelProfile, batch: int | None = None) -> list[Point]:
         label = f"{cand.precision}/{cand.tier}"
         if cand.variant != "primary":
             label = f"{cand.variant}:{label}"
-        memory = cand.peak_memory_bytes or cand.weight_bytes
-        out.append(Point(label, cand.tier, memory, cand.accuracy.delta, latency))
+        # Weight bytes show what a precision costs; the process's fixed overhead
+        # (torch alone is ~220 MB) would hide the difference between precisions.
+        out.append(Point(label, cand.tier, cand.weight_bytes, cand.accuracy.delta, latency))
     return out
 
 
@@ -61,7 +62,7 @@ def pareto_front(pts: Sequence[Point]) -> list[Point]:
 def render(
     profile: ModelProfile, out: Path, budget: float | None = None, batch: int | None = None
 ) -> Path:
-    """Write a PNG: memory (x, log) against accuracy delta (y), colour = p99 latency."""
+    """Write a PNG: weight memory (x) against accuracy delta (y), colour = p99 latency."""
     # matplotlib is the optional `report` extra, loaded only when a report is drawn.
     import matplotlib  # noqa: PLC0415
 
@@ -82,19 +83,38 @@ def render(
             [p.memory_bytes / 2**20 for p in group],
             [p.delta * 100 for p in group],
             c=[p.p99_ms for p in group],
-            cmap="viridis_r", vmin=vmin, vmax=vmax, marker=marker, s=90,
-            edgecolors="black", linewidths=0.6, label=f"{tier}",
-        )  # fmt: skip
+            cmap="viridis_r",
+            vmin=vmin,
+            vmax=vmax,
+            marker=marker,
+            s=90,
+            edgecolors="black",
+            linewidths=0.6,
+            label=f"{tier}",
+        )
+        # Tiers of one precision share a point: their labels go to different sides.
+        offset = {TierKind.GPU: (6, 10), TierKind.CPU: (6, 2), TierKind.OFFLOAD: (6, -8)}[tier]
         for p in group:
-            ax.annotate(p.label, (p.memory_bytes / 2**20, p.delta * 100), fontsize=7,
-                        xytext=(5, 4), textcoords="offset points")  # fmt: skip
+            ax.annotate(
+                p.label,
+                (p.memory_bytes / 2**20, p.delta * 100),
+                fontsize=7,
+                xytext=offset,
+                textcoords="offset points",
+            )
     front = pareto_front(pts)
-    ax.plot([p.memory_bytes / 2**20 for p in front], [p.delta * 100 for p in front],
-            "--", color="crimson", linewidth=1.2, label="Pareto frontier")  # fmt: skip
+    ax.plot(
+        [p.memory_bytes / 2**20 for p in front],
+        [p.delta * 100 for p in front],
+        "--",
+        color="crimson",
+        linewidth=1.2,
+        label="Pareto frontier",
+    )
     if budget is not None:
         ax.axhline(budget * 100, color="darkorange", linewidth=1.5, label=f"budget {budget:.2%}")
-    ax.set_xscale("log")
-    ax.set_xlabel("memory per replica (MiB, log scale)")
+    ax.set_xlabel("weight memory (MiB)")
+    ax.set_xlim(left=0)
     ax.set_ylabel("accuracy delta vs fp32 (%)")
     where = f" on {profile.machine.cpu}" if profile.machine else ""
     ax.set_title(f"{profile.model.uri}: what each precision and tier costs{where}", fontsize=10)

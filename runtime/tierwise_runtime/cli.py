@@ -8,7 +8,6 @@ status). A new subcommand is one more such function.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import re
 import sys
@@ -105,8 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    # Imported by name: the loader lives in its own branch of the runtime.
-    load_engine = importlib.import_module("tierwise_runtime.loader").load_engine
+    from .loader import load_engine
     config = ServeConfig(
         host=args.host,
         port=args.port,
@@ -125,6 +123,16 @@ def run_serve(args: argparse.Namespace) -> int:
         )
 
     return serve(load, config)
+
+
+# -- profile -------------------------------------------------------------------
+
+
+@subcommand
+def add_profile(sub: SubParsers) -> None:
+    from .profiler.command import add_parser
+
+    add_parser(sub)
 
 
 # -- argument types ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -97,3 +98,22 @@ def default_name(uri: str, path: Path) -> str:
     if parts.scheme == "builtin":
         return (parts.netloc + parts.path).strip("/")
     return (path.stem if path.suffix == ".gguf" else path.name).lower()
+
+
+def checkpoint_digest(uri: str) -> str:
+    """sha256 over the checkpoint's files (names and contents): a profile's identity.
+
+    A directory counts every regular file under it in name order (hidden ones
+    aside); a single file (a GGUF) counts itself.
+    """
+    path = resolve_source(uri)
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+    )  # fmt: skip
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path) if file != path else file.name).encode())
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
