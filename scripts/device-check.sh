@@ -2,7 +2,8 @@
 # One-shot check of the runtime's CUDA paths on a lent GPU machine (H100/H200 image:
 # python3 = Python 3.12 with torch 2.11+cu130, pytest, transformers, tokenizers, safetensors;
 # no internet, no torchao, no model weights). Runs the CUDA tests, then the CUDA benchmark
-# on a synthetic ~1B-parameter Llama, writing logs and results to $OUT. Under 6 minutes.
+# on a synthetic ~1B-parameter Llama, then profiles the gpu tier and serves on CUDA
+# (scripts/device_smoke.py), writing logs and results to $OUT. Under 8 minutes.
 #
 # The repository is copied there, not installed. Packages the image lacks travel as wheels
 # in .whl/ (git-ignored, so name it in the device tool's `carry`), downloaded here with:
@@ -54,11 +55,14 @@ print("tierwise_runtime imports")
 PY
 
 step "CUDA tests"
-timeout 150 python3 -m pytest -m cuda tests/runtime -q -rs -p no:cacheprovider \
-  --junitxml="$OUT/cuda-tests.xml" || failed+=(cuda-tests)
+timeout 120 python3 -m pytest -m cuda tests/runtime -q -rs \
+  -p no:cacheprovider --junitxml="$OUT/cuda-tests.xml" || failed+=(cuda-tests)
 
 step "CUDA benchmark"
-timeout 210 python3 bench/runtime_cuda.py --out "$OUT" --budget-s 150 || failed+=(cuda-bench)
+timeout 170 python3 bench/runtime_cuda.py --out "$OUT" --budget-s 110 || failed+=(cuda-bench)
+
+step "profile the gpu tier and serve on CUDA"
+timeout 150 python3 scripts/device_smoke.py --out "$OUT" --device cuda || failed+=(smoke)
 
 step "done"
 if [ ${#failed[@]} -gt 0 ]; then
