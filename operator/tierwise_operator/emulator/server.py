@@ -16,13 +16,34 @@ from typing import Any
 
 import yaml
 from kmock import KubernetesScaffold, Reaction, Request
+from kmock._internal import parsing
 from kmock._internal.rendering import Response
 
 from . import discovery, errors, patching, routing, tables, watching
 from .apiserver import ApiServer
 from .registry import ResourceType
+from .selectors import SelectorError
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _tolerate_namespace_collections() -> None:
+    """kmock 0.8's request parser raises on `/api/v1/namespaces`; routing here does not need it."""
+    original = parsing.parse_path
+    if getattr(original, "tolerant", False):
+        return
+
+    def parse_path(path: str) -> parsing.ParsedPath:
+        try:
+            return original(path)
+        except ValueError:
+            return parsing.ParsedPath()
+
+    parse_path.tolerant = True  # type: ignore[attr-defined]
+    parsing.parse_path = parse_path
+
+
+_tolerate_namespace_collections()
 
 
 def _reply(status: int, payload: Any) -> Response:
@@ -100,9 +121,12 @@ class Emulator(KubernetesScaffold):
         if target.subresource and target.subresource not in rtype.subresources:
             raise errors.unknown_resource(request.url.path)
         method = str(request.method.value).upper()
-        if target.name is None:
-            return await self._collection(request, rtype, target, method)
-        return self._item(request, rtype, target, method)
+        try:
+            if target.name is None:
+                return await self._collection(request, rtype, target, method)
+            return self._item(request, rtype, target, method)
+        except SelectorError as exc:
+            raise errors.bad_request(str(exc)) from exc
 
     async def _collection(
         self, request: Request, rtype: ResourceType, target: routing.Target, method: str

@@ -64,7 +64,7 @@ class BuiltinShape:
     parent: str = ""
 
     def field(self, name: str) -> Shape:
-        return BuiltinShape(name, self.name)
+        return BuiltinShape(name, self.name or self.parent)  # an item's fields: the list's name
 
     def items(self) -> Shape:
         return BuiltinShape("", self.name)

@@ -45,6 +45,8 @@ class WatchRequest:
 
     def translate(self, event: Event) -> str | None:
         """The event type this watcher sees, or None when the object is outside its selectors."""
+        if event.type == "BOOKMARK":
+            return event.type
         now, before = self.matches(event.object), self.matches(event.old)
         if event.type != "MODIFIED":
             return event.type if now else None
@@ -69,7 +71,9 @@ async def stream(
             yield _error(410, "Expired", str(exc))
             return
         for event in backlog:
-            yield _render(watch, event, table)
+            kind = watch.translate(event)
+            if kind is not None:
+                yield _render(watch, Event(kind, event.rtype, event.object), table)
         while not closed():
             event = await _next(subscription.queue, watch.deadline)
             if event is _IDLE:
@@ -87,13 +91,9 @@ async def stream(
 
 def _backlog(api: ApiServer, watch: WatchRequest) -> list[Any]:
     if not watch.initial:
-        return [
-            e
-            for e in api.store.since(watch.rtype, watch.namespace, int(watch.since))
-            if watch.translate(e)
-        ]
+        return api.store.since(watch.rtype, watch.namespace, int(watch.since))
     items = api.store.items(watch.rtype, watch.namespace)
-    events: list[Any] = [Event("ADDED", watch.rtype, obj) for obj in items if watch.matches(obj)]
+    events: list[Any] = [Event("ADDED", watch.rtype, obj) for obj in items]
     if watch.send_initial and watch.bookmarks:
         bookmark = {
             "kind": watch.rtype.kind,
