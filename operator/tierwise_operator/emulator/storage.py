@@ -139,6 +139,9 @@ class Store:
         """Call `callback` synchronously for every event (controllers queue work from it)."""
         self._listeners.append(callback)
 
+    def unlisten(self, callback: Callable[[Event], None]) -> None:
+        self._listeners.remove(callback)
+
     def close(self) -> None:
         """End every watch stream."""
         for subscription in list(self._subscriptions):
