@@ -74,8 +74,7 @@ class GenerationEngine(Protocol):
         """Token ids of each text (BOS included where the model expects it)."""
         ...
 
-    def detokenize(self, ids: Sequence[int]) -> str:
-        ...
+    def detokenize(self, ids: Sequence[int]) -> str: ...
 
     def logits(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
         """`[B, S, V]` float32 next-token logits for each position (right-padded batch)."""

@@ -38,7 +38,9 @@ def configmap(name: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
 
-def deployment(name: str, replicas: int = 2, image: str = "app:1", **strategy: Any) -> dict[str, Any]:
+def deployment(
+    name: str, replicas: int = 2, image: str = "app:1", **strategy: Any
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "replicas": replicas,
         "selector": {"matchLabels": {"app": name}},
@@ -54,8 +56,12 @@ def deployment(name: str, replicas: int = 2, image: str = "app:1", **strategy: A
 
 def job(name: str, **spec: Any) -> dict[str, Any]:
     template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "x"}]}}
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"template": template, **spec}}  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {"template": template, **spec},
+    }
 
 
 def inference_model(name: str = "embedder") -> dict[str, Any]:
@@ -64,13 +70,16 @@ def inference_model(name: str = "embedder") -> dict[str, Any]:
         "kind": "InferenceModel",
         "metadata": {"name": name},
         "spec": {
-            "model": {"task": "text-embedding", "architecture": "bert",
-                      "source": {"uri": "builtin://all-minilm-l6-v2"}},
+            "model": {
+                "task": "text-embedding",
+                "architecture": "bert",
+                "source": {"uri": "builtin://all-minilm-l6-v2"},
+            },
             "accuracyBudget": {"maxDegradation": "2%"},
             "precisions": ["fp32", "int8"],
             "tierClasses": ["cpu-large"],
         },
-    }  # fmt: skip
+    }
 
 
 async def watch(

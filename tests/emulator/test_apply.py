@@ -36,18 +36,24 @@ async def test_apply_answers_201_on_create_and_200_on_update(client: Client) -> 
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "1"}}
     params = {"fieldManager": "me"}
     headers = {"Content-Type": "application/apply-patch+yaml"}
-    async with client._session.patch(client.url + path, json=body, params=params,
-                                     headers=headers) as first:  # fmt: skip
+    async with client._session.patch(
+        client.url + path, json=body, params=params, headers=headers
+    ) as first:
         assert first.status == 201
-    async with client._session.patch(client.url + path, json=body, params=params,
-                                     headers=headers) as second:  # fmt: skip
+    async with client._session.patch(
+        client.url + path, json=body, params=params, headers=headers
+    ) as second:
         assert second.status == 200
 
 
 async def test_apply_keeps_fields_set_by_other_managers(client: Client) -> None:
     await client.apply(deployment("web"), field_manager="tierwise")
-    await client.patch("deployments", "web", {"metadata": {"annotations": {"team": "a"}}},
-                       field_manager="someone-else")  # fmt: skip
+    await client.patch(
+        "deployments",
+        "web",
+        {"metadata": {"annotations": {"team": "a"}}},
+        field_manager="someone-else",
+    )
     again = await client.apply(deployment("web", image="app:2"), field_manager="tierwise")
     assert again["metadata"]["annotations"] == {"team": "a"}
     assert again["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
@@ -61,8 +67,13 @@ async def test_apply_removes_fields_the_manager_stops_applying(client: Client) -
 
 async def test_apply_keeps_list_items_other_managers_added(client: Client) -> None:
     await client.apply(_with_env(deployment("web"), "A"), field_manager="tierwise")
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "app", "env": [{"name": "X", "value": "x"}]}]}}}}  # fmt: skip
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "app", "env": [{"name": "X", "value": "x"}]}]}
+            }
+        }
+    }
     await client.patch("deployments", "web", patch, patch_type="strategic", field_manager="other")
     again = await client.apply(_with_env(deployment("web"), "A", "B"), field_manager="tierwise")
     assert sorted(e["name"] for e in _env(again)) == ["A", "B", "X"]
@@ -103,8 +114,12 @@ async def test_apply_without_a_field_manager_is_400(client: Client) -> None:
 
 async def test_apply_to_a_custom_resource_merges_keyed_lists_by_schema(client: Client) -> None:
     def model(conditions: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"apiVersion": "tierwise.dev/v1alpha1", "kind": "InferenceModel",
-                "metadata": {"name": "m"}, "status": {"conditions": conditions}}  # fmt: skip
+        return {
+            "apiVersion": "tierwise.dev/v1alpha1",
+            "kind": "InferenceModel",
+            "metadata": {"name": "m"},
+            "status": {"conditions": conditions},
+        }
 
     from .conftest import inference_model
 
@@ -113,7 +128,12 @@ async def test_apply_to_a_custom_resource_merges_keyed_lists_by_schema(client: C
     profiled = {"type": "Profiled", "status": "True", "reason": "Measured"}
     path = client.resource("inferencemodels").path("default", "m") + "/status"
     for manager, cond in (("a", ready), ("b", profiled)):
-        await client.request("PATCH", path, body=model([cond]), params={"fieldManager": manager},
-                             headers={"Content-Type": "application/apply-patch+yaml"})  # fmt: skip
+        await client.request(
+            "PATCH",
+            path,
+            body=model([cond]),
+            params={"fieldManager": manager},
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
     status = (await client.get("inferencemodels", "m"))["status"]
     assert sorted(c["type"] for c in status["conditions"]) == ["Profiled", "Ready"]

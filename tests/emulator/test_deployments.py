@@ -1,4 +1,4 @@
-"""The Deployment controller: pods from the template, rolling updates within their limits, status."""
+"""The Deployment controller: pods from the template, rolling updates within limits, status."""
 
 from __future__ import annotations
 
@@ -36,8 +36,11 @@ def sampling(cluster: Cluster, name: str) -> Iterator[dict[str, list[int]]]:
     pods = cluster.registry.lookup("pods")
 
     def sample(event: Event) -> None:
-        mine = [p for p in cluster.store.items(pods, "default")
-                if p["metadata"]["name"].startswith(f"{name}-")]  # fmt: skip
+        mine = [
+            p
+            for p in cluster.store.items(pods, "default")
+            if p["metadata"]["name"].startswith(f"{name}-")
+        ]
         live = [p for p in mine if not terminating(p)]
         samples["ready"].append(sum(pod_ready(p) for p in live))
         samples["live"].append(len(live))
@@ -62,25 +65,30 @@ async def test_pods_are_created_from_the_template_with_a_hash_label(client: Clie
         assert pod["status"]["phase"] == "Running"
     assert status["availableReplicas"] == 2
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
-    assert conditions == {"Available": ("True", "MinimumReplicasAvailable"),
-                          "Progressing": ("True", "NewReplicaSetAvailable")}  # fmt: skip
+    assert conditions == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
 
 
 @pytest.mark.parametrize(
-    ("max_unavailable", "max_surge", "least_ready", "most_live"),
-    [(0, 1, 3, 4), (0, 3, 3, 6), (1, 0, 2, 3)],
+    ("limits", "least_ready", "most_live"),
+    [((0, 1), 3, 4), ((0, 3), 3, 6), ((1, 0), 2, 3)],
     ids=["surge-one", "surge-all", "unavailable-one"],
 )
 async def test_rolling_update_stays_within_its_limits(
-    cluster: Cluster, client: Client, max_unavailable: int, max_surge: int, least_ready: int,
-    most_live: int,
-) -> None:  # fmt: skip
+    cluster: Cluster, client: Client, limits: tuple[int, int], least_ready: int, most_live: int
+) -> None:
+    """Counted after every write: with maxUnavailable 0 the Ready pods never drop below 3."""
+    max_unavailable, max_surge = limits
     body = deployment("web", replicas=3, maxUnavailable=max_unavailable, maxSurge=max_surge)
     await client.create("deployments", body)
     await client.wait_for("deployments", "web", _rolled_out(3))
     before = {p["metadata"]["name"] for p in await client.list("pods", "default")}
     with sampling(cluster, "web") as samples:
-        patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}}
+        patch = {
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}
+        }
         await client.patch("deployments", "web", patch, patch_type="strategic")
         await client.wait_for("deployments", "web", _rolled_out(3))
         await cluster.settle()
@@ -99,8 +107,11 @@ async def test_recreate_deletes_every_old_pod_before_creating_new_ones(
     await client.create("deployments", body)
     await client.wait_for("deployments", "web", _rolled_out(2))
     with sampling(cluster, "web") as samples:
-        await client.patch("deployments", "web", {"spec": {"template": {"metadata": {
-            "labels": {"app": "web", "v": "2"}}}}})  # fmt: skip
+        await client.patch(
+            "deployments",
+            "web",
+            {"spec": {"template": {"metadata": {"labels": {"app": "web", "v": "2"}}}}},
+        )
         await client.wait_for("deployments", "web", _rolled_out(2))
     assert min(samples["live"]) == 0
     assert max(samples["live"]) == 2
@@ -123,14 +134,17 @@ async def test_deleting_a_deployment_removes_its_pods(client: Client) -> None:
         await client.wait_gone("pods", pod["metadata"]["name"])
 
 
-async def test_unready_pods_leave_the_deployment_unavailable(cluster: Cluster, client: Client) -> None:
+async def test_unready_pods_leave_the_deployment_unavailable(
+    cluster: Cluster, client: Client
+) -> None:
     from tierwise_operator.emulator import FakeKubelet, Hang
 
     assert isinstance(cluster.kubelet, FakeKubelet)
     cluster.kubelet.decide = lambda pod: Hang()
     await client.create("deployments", deployment("web", replicas=2))
-    stuck = await client.wait_for("deployments", "web",
-                                  lambda d: d.get("status", {}).get("replicas") == 2)  # fmt: skip
+    stuck = await client.wait_for(
+        "deployments", "web", lambda d: d.get("status", {}).get("replicas") == 2
+    )
     await cluster.settle()
     status = (await client.get("deployments", "web"))["status"]
     assert "readyReplicas" not in status

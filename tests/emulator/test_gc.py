@@ -13,11 +13,16 @@ from .conftest import configmap, inference_model
 
 def _owned(name: str, owner: dict[str, Any]) -> dict[str, Any]:
     body = configmap(name)
-    body["metadata"]["ownerReferences"] = [{
-        "apiVersion": owner["apiVersion"], "kind": owner["kind"],
-        "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-        "controller": True, "blockOwnerDeletion": True,
-    }]  # fmt: skip
+    body["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     return body
 
 
@@ -35,19 +40,25 @@ async def test_orphan_propagation_keeps_dependents_without_the_reference(client:
     owner = await client.create("inferencemodels", inference_model())
     await client.create("configmaps", _owned("child", owner))
     await client.delete("inferencemodels", "embedder", propagation="Orphan")
-    child = await client.wait_for("configmaps", "child",
-                                  lambda o: not o["metadata"].get("ownerReferences"))  # fmt: skip
+    child = await client.wait_for(
+        "configmaps", "child", lambda o: not o["metadata"].get("ownerReferences")
+    )
     assert child["metadata"]["name"] == "child"
 
 
 async def test_a_dependent_of_an_absent_owner_is_collected(client: Client) -> None:
-    ghost = {"apiVersion": "v1", "kind": "ConfigMap",
-             "metadata": {"name": "ghost", "uid": "00000000-0000-0000-0000-000000000000"}}  # fmt: skip
+    ghost = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ghost", "uid": "00000000-0000-0000-0000-000000000000"},
+    }
     await client.create("configmaps", _owned("stray", ghost))
     await client.wait_gone("configmaps", "stray")
 
 
-async def test_a_dependent_with_another_live_owner_survives(cluster: Cluster, client: Client) -> None:
+async def test_a_dependent_with_another_live_owner_survives(
+    cluster: Cluster, client: Client
+) -> None:
     first = await client.create("inferencemodels", inference_model("first"))
     second = await client.create("inferencemodels", inference_model("second"))
     body = _owned("shared", first)

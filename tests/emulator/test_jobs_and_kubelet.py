@@ -25,7 +25,9 @@ async def test_job_completes_with_the_termination_message_from_the_hook(
     client: Client, kubelet: FakeKubelet
 ) -> None:
     result = json.dumps({"weights": 123})
-    kubelet.decide = lambda pod: Exit(message=result) if "job-name" in pod["metadata"]["labels"] else None
+    kubelet.decide = lambda pod: (
+        Exit(message=result) if "job-name" in pod["metadata"]["labels"] else None
+    )
     await client.create("jobs", job("profile"))
     done = await client.wait_for("jobs", "profile", _has("Complete"))
     assert done["status"]["succeeded"] == 1
@@ -33,7 +35,11 @@ async def test_job_completes_with_the_termination_message_from_the_hook(
     assert _condition(done, "SuccessCriteriaMet") is not None
     (pod,) = await client.list("pods", "default", labels="job-name=profile")
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
-    assert (terminated["exitCode"], terminated["reason"], terminated["message"]) == (0, "Completed", result)
+    assert (terminated["exitCode"], terminated["reason"], terminated["message"]) == (
+        0,
+        "Completed",
+        result,
+    )
     assert pod["status"]["phase"] == "Succeeded"
 
 
@@ -53,7 +59,9 @@ async def test_a_pod_that_ooms_at_start_crash_loops(client: Client, kubelet: Fak
     (pod,) = await client.list("pods", "default", labels="app=web")
     name = pod["metadata"]["name"]
     crashed = await client.wait_for(
-        "pods", name, lambda p: p.get("status", {}).get("containerStatuses", [{}])[0].get("restartCount", 0) >= 2
+        "pods",
+        name,
+        lambda p: p.get("status", {}).get("containerStatuses", [{}])[0].get("restartCount", 0) >= 2,
     )
     status = crashed["status"]["containerStatuses"][0]
     assert status["lastState"]["terminated"]["reason"] == "OOMKilled"
@@ -65,7 +73,9 @@ async def test_a_pod_that_ooms_at_start_crash_loops(client: Client, kubelet: Fak
 
 async def test_oom_kill_hook_kills_a_running_pod(client: Client, kubelet: FakeKubelet) -> None:
     await client.create("deployments", deployment("web", replicas=1))
-    await client.wait_for("deployments", "web", lambda d: d.get("status", {}).get("readyReplicas") == 1)
+    await client.wait_for(
+        "deployments", "web", lambda d: d.get("status", {}).get("readyReplicas") == 1
+    )
     (pod,) = await client.list("pods", "default", labels="app=web")
     kubelet.oom_kill("default", pod["metadata"]["name"])
     after = await client.get("pods", pod["metadata"]["name"])
@@ -80,8 +90,9 @@ async def test_a_pod_no_node_fits_stays_pending_as_unschedulable(client: Client)
     body["spec"]["template"]["spec"]["nodeSelector"] = {"gpu": "h100"}
     await client.create("deployments", body)
     (pod,) = await client.list("pods", "default", labels="app=web")
-    pending = await client.wait_for("pods", pod["metadata"]["name"],
-                                    lambda p: _condition(p, "PodScheduled") is not None)  # fmt: skip
+    pending = await client.wait_for(
+        "pods", pod["metadata"]["name"], lambda p: _condition(p, "PodScheduled") is not None
+    )
     scheduled = _condition(pending, "PodScheduled")
     assert scheduled is not None
     assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
@@ -96,11 +107,17 @@ async def test_a_pod_no_node_fits_stays_pending_as_unschedulable(client: Client)
 async def test_pods_go_to_a_node_with_room_and_matching_labels(
     request_memory: str, expected_node: str
 ) -> None:
-    """The first node by name that fits wins (the real scheduler scores them; tests need no more)."""
+    """The first node by name that fits wins (the real scheduler scores them)."""
     nodes = [
-        NodeSpec("a-small", labels={"pool": "a"}, allocatable={"cpu": "2", "memory": "1Gi", "pods": "9"}),
-        NodeSpec("b-big", labels={"pool": "a"}, allocatable={"cpu": "8", "memory": "8Gi", "pods": "9"}),
-        NodeSpec("c-other", labels={"pool": "b"}, allocatable={"cpu": "8", "memory": "8Gi", "pods": "9"}),
+        NodeSpec(
+            "a-small", labels={"pool": "a"}, allocatable={"cpu": "2", "memory": "1Gi", "pods": "9"}
+        ),
+        NodeSpec(
+            "b-big", labels={"pool": "a"}, allocatable={"cpu": "8", "memory": "8Gi", "pods": "9"}
+        ),
+        NodeSpec(
+            "c-other", labels={"pool": "b"}, allocatable={"cpu": "8", "memory": "8Gi", "pods": "9"}
+        ),
     ]
     async with Cluster.start(nodes=nodes) as cluster:
         body = deployment("web", replicas=1)
@@ -108,8 +125,9 @@ async def test_pods_go_to_a_node_with_room_and_matching_labels(
         spec["nodeSelector"] = {"pool": "a"}
         spec["containers"][0]["resources"] = {"requests": {"memory": request_memory, "cpu": "500m"}}
         await cluster.client.create("deployments", body)
-        await cluster.client.wait_for("deployments", "web",
-                                      lambda d: d.get("status", {}).get("readyReplicas") == 1)  # fmt: skip
+        await cluster.client.wait_for(
+            "deployments", "web", lambda d: d.get("status", {}).get("readyReplicas") == 1
+        )
         (pod,) = await cluster.client.list("pods", "default")
     assert pod["spec"]["nodeName"] == expected_node
 
@@ -117,5 +135,9 @@ async def test_pods_go_to_a_node_with_room_and_matching_labels(
 async def test_nodes_report_allocatable_resources(client: Client) -> None:
     (node,) = await client.list("nodes")
     assert node["status"]["allocatable"]["memory"] == "64Gi"
-    assert node["status"]["conditions"][0] == {"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                               "message": "kubelet is posting ready status"}  # fmt: skip
+    assert node["status"]["conditions"][0] == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "KubeletReady",
+        "message": "kubelet is posting ready status",
+    }

@@ -27,8 +27,10 @@ def test_merge_patch_merges_maps_replaces_lists_and_deletes_nulls() -> None:
 
 def test_json_patch_applies_operations_and_fails_a_false_test() -> None:
     target = {"metadata": {"resourceVersion": "5"}, "spec": {"x": [1]}}
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "5"},
-           {"op": "add", "path": "/spec/x/-", "value": 2}]  # fmt: skip
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "5"},
+        {"op": "add", "path": "/spec/x/-", "value": 2},
+    ]
     assert json_patch(target, ops)["spec"]["x"] == [1, 2]
     with pytest.raises(ValueError, match="rejected"):
         json_patch(target, [{"op": "test", "path": "/metadata/resourceVersion", "value": "4"}])
@@ -44,10 +46,20 @@ def test_strategic_merge_merges_containers_by_name() -> None:
 
 
 def test_strategic_merge_merges_env_by_name_and_ports_by_container_port() -> None:
-    target = _pod({"name": "app", "env": [{"name": "A", "value": "1"}],
-                   "ports": [{"containerPort": 80, "name": "http"}]})  # fmt: skip
-    patch = _pod({"name": "app", "env": [{"name": "B", "value": "2"}],
-                  "ports": [{"containerPort": 80, "protocol": "TCP"}]})  # fmt: skip
+    target = _pod(
+        {
+            "name": "app",
+            "env": [{"name": "A", "value": "1"}],
+            "ports": [{"containerPort": 80, "name": "http"}],
+        }
+    )
+    patch = _pod(
+        {
+            "name": "app",
+            "env": [{"name": "B", "value": "2"}],
+            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+        }
+    )
     container = strategic_merge(target, patch, POD_SHAPE)["spec"]["containers"][0]
     assert container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     assert container["ports"] == [{"containerPort": 80, "name": "http", "protocol": "TCP"}]
@@ -64,12 +76,21 @@ def test_strategic_merge_replaces_atomic_lists() -> None:
     [
         ({"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}, ["app"]),
         ({"spec": {"containers": [{"$patch": "replace"}, {"name": "new"}]}}, ["new"]),
-        ({"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
-                   "containers": [{"name": "app", "image": "a:2"}]}}, ["side", "app"]),
+        (
+            {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
+                    "containers": [{"name": "app", "image": "a:2"}],
+                }
+            },
+            ["side", "app"],
+        ),
     ],
     ids=["delete-item", "replace-list", "set-element-order"],
-)  # fmt: skip
-def test_strategic_merge_honours_list_directives(patch: dict[str, Any], expected: list[str]) -> None:
+)
+def test_strategic_merge_honours_list_directives(
+    patch: dict[str, Any], expected: list[str]
+) -> None:
     target = _pod({"name": "app", "image": "a:1"}, {"name": "side", "image": "s"})
     patched = strategic_merge(target, patch, POD_SHAPE)
     assert [c["name"] for c in patched["spec"]["containers"]] == expected
@@ -106,8 +127,10 @@ async def test_strategic_merge_patch_of_a_custom_resource_is_415(client: Client)
 
 async def test_json_patch_with_a_stale_resource_version_test_is_422(client: Client) -> None:
     await client.create("inferencemodels", inference_model())
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
-           {"op": "add", "path": "/metadata/finalizers", "value": ["x"]}]  # fmt: skip
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x"]},
+    ]
     with pytest.raises(ClientError) as info:
         await client.patch("inferencemodels", "embedder", ops, patch_type="json")
     assert info.value.status == 422

@@ -14,8 +14,10 @@ from tierwise_operator.emulator.selectors import (
 
 from .conftest import configmap
 
-OBJ = {"metadata": {"name": "a", "namespace": "ns", "labels": {"app": "web", "tier": "gpu"}},
-       "status": {"phase": "Running"}}  # fmt: skip
+OBJ = {
+    "metadata": {"name": "a", "namespace": "ns", "labels": {"app": "web", "tier": "gpu"}},
+    "status": {"phase": "Running"},
+}
 
 
 @pytest.mark.parametrize(
@@ -62,15 +64,22 @@ def test_unparseable_selectors_raise(bad: str) -> None:
 
 
 def test_label_selector_objects_with_match_expressions() -> None:
-    selector = {"matchLabels": {"app": "web"},
-                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["gpu"]}]}  # fmt: skip
+    selector = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["gpu"]}],
+    }
     assert selector_from_match(selector)(OBJ)
-    assert not selector_from_match({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]})(OBJ)
+    assert not selector_from_match(
+        {"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}
+    )(OBJ)
 
 
 async def _labelled(client: Client) -> None:
-    for name, labels in (("a", {"app": "web", "tier": "gpu"}), ("b", {"app": "web"}),
-                         ("c", {"app": "db"})):  # fmt: skip
+    for name, labels in (
+        ("a", {"app": "web", "tier": "gpu"}),
+        ("b", {"app": "web"}),
+        ("c", {"app": "db"}),
+    ):
         body = configmap(name)
         body["metadata"]["labels"] = labels
         await client.create("configmaps", body)

@@ -18,8 +18,11 @@ async def test_create_drops_status_of_kinds_with_a_status_subresource(client: Cl
 
 async def test_status_patch_changes_only_status(client: Client) -> None:
     created = await client.create("inferencemodels", inference_model())
-    patch = {"spec": {"priority": 7}, "metadata": {"labels": {"x": "y"}},
-             "status": {"precision": "int8"}}  # fmt: skip
+    patch = {
+        "spec": {"priority": 7},
+        "metadata": {"labels": {"x": "y"}},
+        "status": {"precision": "int8"},
+    }
     patched = await client.patch("inferencemodels", "embedder", patch, subresource="status")
     assert patched["status"] == {"precision": "int8"}
     assert patched["spec"] == created["spec"]
@@ -28,8 +31,9 @@ async def test_status_patch_changes_only_status(client: Client) -> None:
 
 async def test_main_resource_patch_ignores_status(client: Client) -> None:
     await client.create("inferencemodels", inference_model())
-    await client.patch("inferencemodels", "embedder", {"status": {"precision": "fp32"}},
-                       subresource="status")  # fmt: skip
+    await client.patch(
+        "inferencemodels", "embedder", {"status": {"precision": "fp32"}}, subresource="status"
+    )
     patched = await client.patch(
         "inferencemodels", "embedder", {"spec": {"priority": 3}, "status": {"precision": "int4"}}
     )
@@ -39,8 +43,9 @@ async def test_main_resource_patch_ignores_status(client: Client) -> None:
 
 async def test_replacing_the_object_keeps_status(client: Client) -> None:
     created = await client.create("inferencemodels", inference_model())
-    with_status = await client.patch("inferencemodels", "embedder",
-                                     {"status": {"precision": "fp32"}}, subresource="status")  # fmt: skip
+    with_status = await client.patch(
+        "inferencemodels", "embedder", {"status": {"precision": "fp32"}}, subresource="status"
+    )
     replacement = {**created, "metadata": with_status["metadata"], "status": {"precision": "int8"}}
     replaced = await client.replace("inferencemodels", replacement)
     assert replaced["status"] == {"precision": "fp32"}

@@ -30,7 +30,9 @@ def _expected(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
-async def test_invalid_sample_is_refused_with_422_naming_the_field(client: Client, path: Path) -> None:
+async def test_invalid_sample_is_refused_with_422_naming_the_field(
+    client: Client, path: Path
+) -> None:
     doc = _doc(path)
     resource = "inferencemodels" if doc["kind"] == "InferenceModel" else "tierclasses"
     with pytest.raises(ClientError) as info:
@@ -38,10 +40,14 @@ async def test_invalid_sample_is_refused_with_422_naming_the_field(client: Clien
     body = info.value.body
     assert info.value.status == 422
     assert body["reason"] == "Invalid"
-    assert body["message"].startswith(f'{doc["kind"]}.tierwise.dev "{doc["metadata"]["name"]}" is invalid: ')
+    assert body["message"].startswith(
+        f'{doc["kind"]}.tierwise.dev "{doc["metadata"]["name"]}" is invalid: '
+    )
     fields = [cause["field"] for cause in body["details"]["causes"]]
     assert any(f.startswith(_expected(path)) for f in fields), body["details"]["causes"]
-    assert all(cause["message"] and "\n" not in cause["message"] for cause in body["details"]["causes"])
+    assert all(
+        cause["message"] and "\n" not in cause["message"] for cause in body["details"]["causes"]
+    )
 
 
 async def test_invalid_update_is_refused_and_loses_nothing(client: Client) -> None:
@@ -50,7 +56,10 @@ async def test_invalid_update_is_refused_and_loses_nothing(client: Client) -> No
         await client.patch("inferencemodels", "embedder", {"spec": {"precisions": ["fp64"]}})
     assert info.value.status == 422
     assert "spec.precisions[0]: Unsupported value" in info.value.body["message"]
-    assert (await client.get("inferencemodels", "embedder"))["spec"]["precisions"] == ["fp32", "int8"]
+    assert (await client.get("inferencemodels", "embedder"))["spec"]["precisions"] == [
+        "fp32",
+        "int8",
+    ]
 
 
 async def test_samples_are_accepted(client: Client) -> None:
@@ -93,14 +102,19 @@ async def test_unknown_fields_are_refused_with_strict_field_validation(client: C
 async def test_status_is_validated_too(client: Client) -> None:
     await client.create("inferencemodels", inference_model())
     with pytest.raises(ClientError) as info:
-        await client.patch("inferencemodels", "embedder", {"status": {"precision": "fp64"}},
-                           subresource="status")  # fmt: skip
+        await client.patch(
+            "inferencemodels", "embedder", {"status": {"precision": "fp64"}}, subresource="status"
+        )
     assert info.value.status == 422
 
 
 def _widget_crd(scope: str = "Namespaced") -> dict[str, Any]:
-    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-        "size": {"type": "integer", "minimum": 1}}}}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}}
+        },
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -108,12 +122,22 @@ def _widget_crd(scope: str = "Namespaced") -> dict[str, Any]:
         "spec": {
             "group": "example.com",
             "scope": scope,
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget",
-                      "listKind": "WidgetList"},
-            "versions": [{"name": "v1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": copy.deepcopy(schema)}}],
+            "names": {
+                "kind": "Widget",
+                "plural": "widgets",
+                "singular": "widget",
+                "listKind": "WidgetList",
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": copy.deepcopy(schema)},
+                }
+            ],
         },
-    }  # fmt: skip
+    }
 
 
 async def test_a_crd_created_through_the_api_is_served_and_established(client: Client) -> None:
@@ -122,12 +146,19 @@ async def test_a_crd_created_through_the_api_is_served_and_established(client: C
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
     discovery = await client.request("GET", "/apis/example.com/v1")
     assert [r["name"] for r in discovery["resources"]] == ["widgets"]
-    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-              "spec": {"size": 2}}  # fmt: skip
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 2},
+    }
     await client.request("POST", "/apis/example.com/v1/namespaces/default/widgets", body=widget)
     with pytest.raises(ClientError) as info:
-        await client.request("POST", "/apis/example.com/v1/namespaces/default/widgets",
-                             body={**widget, "metadata": {"name": "v"}, "spec": {"size": 0}})  # fmt: skip
+        await client.request(
+            "POST",
+            "/apis/example.com/v1/namespaces/default/widgets",
+            body={**widget, "metadata": {"name": "v"}, "spec": {"size": 0}},
+        )
     assert info.value.status == 422
 
 

@@ -29,7 +29,9 @@ async def test_every_write_gets_a_newer_resource_version(client: Client) -> None
 
 async def test_generation_moves_on_spec_changes_only(client: Client) -> None:
     await client.create("inferencemodels", inference_model())
-    labelled = await client.patch("inferencemodels", "embedder", {"metadata": {"labels": {"a": "b"}}})
+    labelled = await client.patch(
+        "inferencemodels", "embedder", {"metadata": {"labels": {"a": "b"}}}
+    )
     assert labelled["metadata"]["generation"] == 1
     status = {"status": {"precision": "int8"}}
     with_status = await client.patch("inferencemodels", "embedder", status, subresource="status")
@@ -63,7 +65,9 @@ async def test_stale_resource_version_is_409_conflict(client: Client, verb: str)
         if verb == "replace":
             await client.replace("configmaps", stale)
         else:
-            await client.patch("configmaps", "a", {"metadata": stale["metadata"], "data": {"k": "3"}})
+            await client.patch(
+                "configmaps", "a", {"metadata": stale["metadata"], "data": {"k": "3"}}
+            )
     assert info.value.status == 409
     assert info.value.body["reason"] == "Conflict"
     assert "the object has been modified" in info.value.body["message"]
@@ -104,8 +108,9 @@ async def test_unknown_resource_is_404(client: Client) -> None:
 
 async def test_server_fields_cannot_be_changed_by_clients(client: Client) -> None:
     created = await client.create("deployments", deployment("web"))
-    forged = {"metadata": {"uid": "forged", "creationTimestamp": "2000-01-01T00:00:00Z",
-                           "generation": 99}}  # fmt: skip
+    forged = {
+        "metadata": {"uid": "forged", "creationTimestamp": "2000-01-01T00:00:00Z", "generation": 99}
+    }
     patched = await client.patch("deployments", "web", forged)
     for field in ("uid", "creationTimestamp", "generation"):
         assert patched["metadata"][field] == created["metadata"][field]

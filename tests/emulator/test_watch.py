@@ -62,15 +62,19 @@ async def test_objects_leaving_a_label_selector_arrive_as_deleted(client: Client
     since = created["metadata"]["resourceVersion"]
     await client.patch("configmaps", "a", {"metadata": {"labels": {"app": "db"}}})
     await client.patch("configmaps", "a", {"metadata": {"labels": {"app": "web"}}})
-    events = await watch(client, "configmaps",
-                         {"resourceVersion": since, "labelSelector": "app=web"}, count=2)  # fmt: skip
+    events = await watch(
+        client, "configmaps", {"resourceVersion": since, "labelSelector": "app=web"}, count=2
+    )
     assert _summary(events) == [("DELETED", "a"), ("ADDED", "a")]
 
 
 async def test_send_initial_events_ends_with_a_bookmark(client: Client) -> None:
     await client.create("configmaps", configmap("a"))
-    params = {"sendInitialEvents": "true", "allowWatchBookmarks": "true",
-              "resourceVersionMatch": "NotOlderThan"}  # fmt: skip
+    params = {
+        "sendInitialEvents": "true",
+        "allowWatchBookmarks": "true",
+        "resourceVersionMatch": "NotOlderThan",
+    }
     events = await watch(client, "configmaps", params, count=2)
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     annotations = events[1]["object"]["metadata"]["annotations"]
@@ -79,8 +83,9 @@ async def test_send_initial_events_ends_with_a_bookmark(client: Client) -> None:
 
 async def test_timeout_seconds_ends_the_stream(client: Client) -> None:
     started = time.monotonic()
-    events = await watch(client, "configmaps", {"timeoutSeconds": "1", "resourceVersion": "1"},
-                         count=99, timeout=5)  # fmt: skip
+    events = await watch(
+        client, "configmaps", {"timeoutSeconds": "1", "resourceVersion": "1"}, count=99, timeout=5
+    )
     assert events == []
     assert 0.9 < time.monotonic() - started < 3
 

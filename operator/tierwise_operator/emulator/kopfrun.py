@@ -1,10 +1,17 @@
-"""Run a kopf operator in this event loop against an API server URL (the emulator's)."""
+"""Run a kopf operator in this event loop against an API server URL (the emulator's).
+
+`kopf.operator()` cancels, on exit, every task created while it ran, taking
+the emulator's connection handlers and kubelet tasks with it (kopf's own
+TODO says so). This runner spawns kopf's root tasks itself and, on exit,
+stops only the roots and the tasks whose coroutines are kopf's.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
@@ -47,28 +54,32 @@ async def run_operator(
     namespaces: Collection[str] = (),
     configure: Callable[[kopf.OperatorSettings], None] | None = None,
     ready_timeout: float = 10.0,
+    exit_timeout: float = 1.0,
     memo: object | None = None,
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """Start `kopf.operator(standalone=True)` (cluster-wide unless `namespaces`), stop on exit."""
+    """Run kopf standalone (cluster-wide unless `namespaces`) until the block exits.
+
+    On exit kopf's tasks get `exit_timeout` seconds to finish (timers and daemons
+    linger otherwise) before they are cancelled.
+    """
     registry = registry if registry is not None else kopf.get_default_registry()
     _ensure_login(registry, url)
     settings = settings if settings is not None else fast_settings()
     if configure is not None:
         configure(settings)
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(
-        kopf.operator(
-            registry=registry,
-            settings=settings,
-            standalone=True,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            stop_flag=stop,
-            ready_flag=ready,
-            memo=memo,
-        ),
-        name="kopf-operator",
+    before = asyncio.all_tasks()
+    roots = await kopf.spawn_tasks(
+        registry=registry,
+        settings=settings,
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        stop_flag=stop,
+        ready_flag=ready,
+        memo=memo,
     )
+    task = asyncio.create_task(_supervise(roots, before, exit_timeout), name="kopf-operator")
     try:
         await asyncio.wait_for(_ready_or_failed(ready, task), timeout=ready_timeout)
         yield task
@@ -76,6 +87,38 @@ async def run_operator(
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10.0)
+
+
+async def _supervise(
+    roots: Collection[asyncio.Task[Any]], before: set[asyncio.Task[Any]], grace: float
+) -> None:
+    """What `kopf.run_tasks` does, minus cancelling tasks that are not kopf's."""
+    done: set[asyncio.Task[Any]] = set()
+    try:
+        done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for root in roots:
+            root.cancel()
+        await asyncio.gather(*roots, return_exceptions=True)
+        await _stop_leftovers(before, grace)
+    for root in done:
+        if not root.cancelled() and root.exception() is not None:
+            raise root.exception()  # type: ignore[misc]
+
+
+async def _stop_leftovers(before: set[asyncio.Task[Any]], grace: float) -> None:
+    current = asyncio.current_task()
+    mine = [t for t in asyncio.all_tasks() if t not in before and t is not current and _kopfs(t)]
+    if mine:
+        _, pending = await asyncio.wait(mine, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _kopfs(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and f"{os.sep}kopf{os.sep}" in code.co_filename
 
 
 async def _ready_or_failed(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
