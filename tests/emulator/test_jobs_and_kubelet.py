@@ -134,7 +134,7 @@ async def test_pods_go_to_a_node_with_room_and_matching_labels(
 
 async def test_nodes_report_allocatable_resources(client: Client) -> None:
     (node,) = await client.list("nodes")
-    assert node["status"]["allocatable"]["memory"] == "64Gi"
+    assert node["status"]["allocatable"]["memory"] == "128Gi"
     assert node["status"]["conditions"][0] == {
         "type": "Ready",
         "status": "True",

@@ -43,9 +43,12 @@ class ApiServer:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        copy: bool = True,
     ) -> list[dict[str, Any]]:
+        """Matching objects; `copy=False` gives the stored ones, for readers that change nothing."""
         labels, fields = label_predicate(label_selector), field_predicate(field_selector)
-        items = self.store.items(rtype, _ns(rtype, namespace))
+        read = self.store.items if copy else self.store.peek
+        items = read(rtype, _ns(rtype, namespace))
         return [obj for obj in items if labels(obj) and fields(obj)]
 
     # -- writing

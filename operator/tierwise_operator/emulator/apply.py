@@ -78,9 +78,9 @@ def _entry(entries: list[Entry], manager: str, operation: str, subresource: str)
 
 
 def _without_meta(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    out.get("metadata", {}).pop("managedFields", None)
-    return out
+    """A view without managedFields, sharing everything else: only for reading."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def record_update(
@@ -122,7 +122,7 @@ def apply(
 ) -> dict[str, Any]:
     """The object after `manager` applies `config` to `live` (None: the object is new)."""
     entries = read(live)
-    base = _without_meta(live) if live else {}
+    base = copy.deepcopy(_without_meta(live)) if live else {}
     applied = fieldsets.paths(config, shape)
     others = [e for e in entries if not (e.manager == manager and e.operation == "Apply")]
     conflicts = _conflicts(base, config, applied, others)

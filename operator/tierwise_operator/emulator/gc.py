@@ -48,7 +48,7 @@ class GarbageCollector(Controller):
     def _dependents(self, owner_uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
         found = []
         for rtype in self.api.registry:
-            for obj in self.api.store.items(rtype):
+            for obj in self.api.store.peek(rtype):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if any(ref.get("uid") == owner_uid for ref in refs):
                     found.append((rtype, obj))

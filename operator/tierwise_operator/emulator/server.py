@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
@@ -53,7 +54,7 @@ def _reply(status: int, payload: Any) -> Response:
 class Emulator(KubernetesScaffold):
     """Serves discovery, OpenAPI v3 stubs and every resource verb of an `ApiServer`."""
 
-    def __init__(self, api: ApiServer, *, keep_requests: int = 2000) -> None:
+    def __init__(self, api: ApiServer, *, keep_requests: int = 200) -> None:
         self.api = api
         self.keep_requests = keep_requests
         super().__init__()
@@ -64,15 +65,39 @@ class Emulator(KubernetesScaffold):
         reaction = self.fallback[self._is_resource_url] << self._serve_resource
         assert isinstance(reaction, Reaction)
         self._objects = reaction
+        self._own_reactions = list(self._payloads)
 
     def _is_resource_url(self, request: Request) -> bool:
         return routing.parse(request.url.path, self.api.registry) is not None
 
     async def _handle(self, request: Request) -> Any:
+        """Serve directly unless a test added reactions: kmock's matching scans past requests."""
         try:
-            return await super()._handle(request)
+            route = self._route(request) if self._payloads == self._own_reactions else None
+            if route is None:
+                return await super()._handle(request)
+            reply = await route(request)
+            response = reply if isinstance(reply, Response) else _reply(200, reply)
+            return await response(request)
         finally:
             self._forget_old_requests()
+
+    def _route(self, request: Request) -> Callable[[Request], Awaitable[Any]] | None:
+        """The handler the fallback reactions would pick for this request."""
+        if self._is_resource_url(request):
+            return self._serve_resource
+        if str(request.method.value).upper() != "GET":
+            return None
+        parts = request.url.path.strip("/").split("/")
+        exact = {"version": self._serve_server_version, "api": self._serve_api,
+                 "apis": self._serve_apis, "": self._serve_root}  # fmt: skip
+        if len(parts) == 1:
+            return exact.get(parts[0])
+        if parts[0] == "openapi" and parts[1] == "v3":
+            return self._serve_openapi
+        if parts[0] == "apis":
+            return self._serve_group if len(parts) == 2 else self._serve_version
+        return self._serve_version if parts[0] == "api" and len(parts) == 2 else None
 
     def _forget_old_requests(self) -> None:
         """kmock keeps every request for assertions; a long-running emulator keeps the latest."""
@@ -82,6 +107,13 @@ class Emulator(KubernetesScaffold):
                 del log[: len(log) - self.keep_requests // 2]
 
     # -- discovery (kmock's own versions label the core group "/v1")
+
+    async def _serve_root(self, request: Request) -> Any:
+        paths = ["/api", "/api/v1", "/apis", "/openapi/v3", "/version"]
+        for group, versions in self.api.registry.groups().items():
+            if group:
+                paths += [f"/apis/{group}", *(f"/apis/{group}/{v}" for v in versions)]
+        return {"paths": sorted(paths)}
 
     async def _serve_server_version(self, request: Request) -> Any:
         return discovery.VERSION

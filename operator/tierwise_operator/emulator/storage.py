@@ -22,7 +22,7 @@ Key = tuple[str | None, str]  # (namespace, name); namespace None for cluster-sc
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """One change: ADDED, MODIFIED or DELETED, with the object as it was written."""
+    """One change: ADDED, MODIFIED or DELETED, with the object as stored (never change it)."""
 
     type: str
     rtype: ResourceType
@@ -87,9 +87,13 @@ class Store:
 
     def items(self, rtype: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
         """Copies of the objects of a type, in one namespace or all, sorted by namespace/name."""
+        return [copy.deepcopy(obj) for obj in self.peek(rtype, namespace)]
+
+    def peek(self, rtype: ResourceType, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The stored objects themselves, sorted like `items`: read them, never change them."""
         objects = self._objects.get(_family(rtype), {})
         keys = sorted((k for k in objects if namespace is None or k[0] == namespace), key=str)
-        return [copy.deepcopy(objects[k]) for k in keys]
+        return [objects[k] for k in keys]
 
     def by_uid(self, uid: str) -> tuple[ResourceType, Key] | None:
         return self._by_uid.get(uid)
@@ -106,19 +110,19 @@ class Store:
         old = objects.get(key)
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
-        objects[key] = copy.deepcopy(obj)
+        stored = objects[key] = copy.deepcopy(obj)  # never changed in place: events share it
         self._by_uid[meta["uid"]] = (rtype, key)
-        self._emit(Event("MODIFIED" if old else "ADDED", rtype, copy.deepcopy(obj), old))
+        self._emit(Event("MODIFIED" if old else "ADDED", rtype, stored, old))
         return obj
 
     def remove(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """Forget an object; the DELETED event carries a fresh resourceVersion."""
-        obj = self._objects[_family(rtype)].pop((namespace, name))
-        self._by_uid.pop(obj["metadata"]["uid"], None)
+        stored = self._objects[_family(rtype)].pop((namespace, name))
+        self._by_uid.pop(stored["metadata"]["uid"], None)
         self._rv += 1
-        obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._emit(Event("DELETED", rtype, copy.deepcopy(obj)))
-        return obj
+        final = {**stored, "metadata": {**stored["metadata"], "resourceVersion": str(self._rv)}}
+        self._emit(Event("DELETED", rtype, final))
+        return copy.deepcopy(final)
 
     def since(self, rtype: ResourceType, namespace: str | None, rv: int) -> list[Event]:
         """Logged events of a type after `rv`; raises Gone if the log no longer reaches back."""

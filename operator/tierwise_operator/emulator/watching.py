@@ -92,7 +92,7 @@ async def stream(
 def _backlog(api: ApiServer, watch: WatchRequest) -> list[Any]:
     if not watch.initial:
         return api.store.since(watch.rtype, watch.namespace, int(watch.since))
-    items = api.store.items(watch.rtype, watch.namespace)
+    items = api.store.peek(watch.rtype, watch.namespace)
     events: list[Any] = [Event("ADDED", watch.rtype, obj) for obj in items]
     if watch.send_initial and watch.bookmarks:
         bookmark = {

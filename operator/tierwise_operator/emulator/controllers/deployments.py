@@ -66,7 +66,7 @@ class DeploymentController(Controller):
         return []
 
     def resync(self) -> list[Any]:
-        return [key_of(d) for d in self.api.list(self._deployments)]
+        return [key_of(d) for d in self.api.list(self._deployments, copy=False)]
 
     @property
     def _deployments(self) -> Any:
@@ -81,7 +81,9 @@ class DeploymentController(Controller):
         if deployment is None or terminating(deployment):
             return
         spec = deployment["spec"]
-        pods = [p for p in self.api.list(self._pods, key[0]) if controlled_by(p, deployment)]
+        pods = [
+            p for p in self.api.list(self._pods, key[0], copy=False) if controlled_by(p, deployment)
+        ]
         live = [p for p in pods if not terminating(p)]
         current = template_hash(spec["template"])
         new = [p for p in live if p["metadata"].get("labels", {}).get(HASH_LABEL) == current]
@@ -122,7 +124,7 @@ class DeploymentController(Controller):
         if old:
             self._delete(old)
             return
-        pods = self.api.list(self._pods, deployment["metadata"]["namespace"])
+        pods = self.api.list(self._pods, deployment["metadata"]["namespace"], copy=False)
         if any(controlled_by(p, deployment) and terminating(p) for p in pods):
             return  # Recreate waits for old pods to be gone
         for _ in range(replicas - len(new)):
@@ -152,7 +154,9 @@ class DeploymentController(Controller):
 
     def _write_status(self, deployment: dict[str, Any], current: str) -> None:
         key = key_of(deployment)
-        pods = [p for p in self.api.list(self._pods, key[0]) if controlled_by(p, deployment)]
+        pods = [
+            p for p in self.api.list(self._pods, key[0], copy=False) if controlled_by(p, deployment)
+        ]
         live = [p for p in pods if not terminating(p)]
         status = deployment_status(deployment, current, live)
         if status != deployment.get("status"):

@@ -36,7 +36,7 @@ class JobController(Controller):
         return []
 
     def resync(self) -> list[Any]:
-        return [key_of(j) for j in self.api.list(self._jobs)]
+        return [key_of(j) for j in self.api.list(self._jobs, copy=False)]
 
     @property
     def _jobs(self) -> Any:
@@ -50,7 +50,7 @@ class JobController(Controller):
         job = self.api.store.get(self._jobs, *key)
         if job is None or terminating(job):
             return
-        pods = [p for p in self.api.list(self._pods, key[0]) if controlled_by(p, job)]
+        pods = [p for p in self.api.list(self._pods, key[0], copy=False) if controlled_by(p, job)]
         phases = [(p.get("status") or {}).get("phase") for p in pods]
         succeeded, failed = phases.count("Succeeded"), phases.count("Failed")
         active = [

@@ -28,7 +28,7 @@ class NodeSpec:
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     taints: tuple[dict[str, str], ...] = ()
     allocatable: dict[str, str] = dataclasses.field(
-        default_factory=lambda: {"cpu": "16", "memory": "64Gi", "pods": "110"}
+        default_factory=lambda: {"cpu": "32", "memory": "128Gi", "pods": "1000"}
     )
 
     def manifest(self) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class NodeAgent(Controller):
         return []
 
     def resync(self) -> list[Any]:
-        return [key_of(p) for p in self.api.list(self.api.registry.lookup("pods"))]
+        return [key_of(p) for p in self.api.list(self.api.registry.lookup("pods"), copy=False)]
 
     async def reconcile(self, key: tuple[str, str]) -> None:
         pod = self.api.store.get(self.api.registry.lookup("pods"), *key)

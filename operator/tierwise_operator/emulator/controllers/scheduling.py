@@ -126,7 +126,7 @@ class Scheduler(Controller):
         return []
 
     def resync(self) -> list[Any]:
-        pods = self.api.list(self.api.registry.lookup("pods"))
+        pods = self.api.list(self.api.registry.lookup("pods"), copy=False)
         return [key_of(p) for p in pods if not p["spec"].get("nodeName") and not terminating(p)]
 
     async def reconcile(self, key: tuple[str, str]) -> None:
@@ -134,8 +134,8 @@ class Scheduler(Controller):
         pod = self.api.store.get(rtype, *key)
         if pod is None or pod["spec"].get("nodeName") or terminating(pod):
             return
-        nodes = self.api.list(self.api.registry.lookup("nodes"))
-        fit = choose_node(pod, nodes, self.api.list(rtype))
+        nodes = self.api.list(self.api.registry.lookup("nodes"), copy=False)
+        fit = choose_node(pod, nodes, self.api.list(rtype, copy=False))
         if fit.node is not None:
             patch = {"spec": {"nodeName": fit.node}}
             pod = self.api.patch(
