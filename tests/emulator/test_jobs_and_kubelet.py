@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tierwise_operator.emulator import Client, Cluster, Exit, FakeKubelet, NodeSpec, OOMKill
+from tierwise_operator.emulator import (
+    Client,
+    Cluster,
+    Exit,
+    FakeKubelet,
+    NodeSpec,
+    OOMKill,
+    PodHandle,
+)
 
 from .conftest import deployment, job
 
@@ -141,3 +149,44 @@ async def test_nodes_report_allocatable_resources(client: Client) -> None:
         "reason": "KubeletReady",
         "message": "kubelet is posting ready status",
     }
+
+
+class RecordingKubelet:
+    """A kubelet as local mode writes one: it starts and stops things, and reports status."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    async def start(self, pod: PodHandle) -> None:
+        self.started.append(pod.name)
+        current = pod.pod
+        assert current is not None and current["spec"]["nodeName"] == "emulator"
+        pod.running(ready=True)
+
+    async def stop(self, pod: PodHandle) -> None:
+        self.stopped.append(pod.name)
+
+
+async def test_a_custom_kubelet_starts_new_pods_and_stops_old_ones_on_a_rollout() -> None:
+    kubelet = RecordingKubelet()
+    async with Cluster.start(kubelet=kubelet) as cluster:
+        client = cluster.client
+        await client.create("deployments", deployment("web", replicas=2, maxUnavailable=0))
+        await client.wait_for("deployments", "web", lambda d: d["status"].get("readyReplicas") == 2)
+        first = list(kubelet.started)
+        patch = {
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}
+        }
+        await client.patch("deployments", "web", patch, patch_type="strategic")
+        await client.wait_for(
+            "deployments",
+            "web",
+            lambda d: d["status"].get("updatedReplicas") == 2 == len(kubelet.stopped),
+        )
+        await cluster.settle()
+        names = {p["metadata"]["name"] for p in await client.list("pods", "default")}
+        stopped = list(kubelet.stopped)
+    assert len(first) == 2 and sorted(stopped) == sorted(first)
+    assert names == set(kubelet.started) - set(first)
+    assert sorted(kubelet.stopped[2:]) == sorted(names)  # the cluster stops what runs when it ends
