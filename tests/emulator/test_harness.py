@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tierwise_operator.emulator import Cluster
+from tierwise_operator.emulator import ClientError, Cluster
 
 from ..conftest import SAMPLES
 from .conftest import CRDS
@@ -51,4 +51,16 @@ async def test_without_controllers_pods_are_only_stored() -> None:
         await cluster.client.create("pods", pod)
         await cluster.settle()
         stored = await cluster.client.get("pods", "p")
-    assert "nodeName" not in stored["spec"] and "status" not in stored
+    assert "nodeName" not in stored["spec"]
+    assert stored["status"] == {"phase": "Pending"}  # as the API server creates every pod
+
+
+async def test_kmock_reactions_inject_faults_and_the_rest_is_still_served(cluster: Cluster) -> None:
+    path = cluster.client.resource("configmaps").path("default", "flaky")
+    cluster.emulator[f"get {path}"] << 503
+    await cluster.client.create("configmaps", {"metadata": {"name": "flaky"}})
+    with pytest.raises(ClientError) as info:
+        await cluster.client.get("configmaps", "flaky")
+    assert info.value.status == 503
+    listed = await cluster.client.list("configmaps", "default")
+    assert [c["metadata"]["name"] for c in listed] == ["flaky"]

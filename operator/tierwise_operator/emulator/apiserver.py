@@ -18,6 +18,7 @@ from .shapes import shape_of
 from .storage import Store
 
 CRD_GROUP = "apiextensions.k8s.io"
+_INITIAL_STATUS = {"namespaces": {"phase": "Active"}, "pods": {"phase": "Pending"}}
 
 
 class ApiServer:
@@ -70,8 +71,8 @@ class ApiServer:
             raise errors.namespace_not_found(meta["namespace"])
         if self.store.get(rtype, meta.get("namespace"), meta["name"]) is not None:
             raise errors.already_exists(rtype, meta["name"])
-        if rtype.plural == "namespaces":
-            obj["status"] = {"phase": "Active"}
+        if rtype.plural in _INITIAL_STATUS and not rtype.group:
+            obj["status"] = copy.deepcopy(_INITIAL_STATUS[rtype.plural])
         return self._commit(rtype, None, obj, manager=manager, strict=strict)
 
     def update(
