@@ -1,0 +1,1 @@
+"""The built-in controllers of the emulated control plane and node."""
