@@ -148,7 +148,7 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
     registry = kopf.OperatorRegistry()
     on = kopf.on
 
-    @on.startup(registry=registry)
+    @on.startup(registry=registry, id="startup")
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix="tierwise.dev"
@@ -159,43 +159,51 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
         settings.posting.level = logging.WARNING  # our own Events say what happened
         state: OperatorState = state_factory()
         memo.state = state
-        state.start_collector(replan_seconds)
+        await state.start_collector(replan_seconds)
 
-    @kopf.index(*TIERS, registry=registry)
+    @kopf.index(*TIERS, registry=registry, id="tierclass_idx")
     def tierclass_idx(name: str, body: Any, **_: Any) -> dict[str, Any]:
         return {name: dict(body)}
 
-    @kopf.index("batch", "v1", "jobs", labels=OWNED, registry=registry)
+    @kopf.index("batch", "v1", "jobs", labels=OWNED, registry=registry, id="job_idx")
     def job_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
         return _by_model(namespace, labels, body)
 
-    @kopf.index("", "v1", "pods", labels=LABELLED, registry=registry)
+    @kopf.index("", "v1", "pods", labels=LABELLED, registry=registry, id="pod_idx")
     def pod_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
         return _by_model(namespace, labels, body)
 
-    @kopf.index("apps", "v1", "deployments", labels=OWNED, registry=registry)
+    @kopf.index("apps", "v1", "deployments", labels=OWNED, registry=registry, id="deployment_idx")
     def deployment_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
         return _by_model(namespace, labels, body)
 
-    @kopf.index("policy", "v1", "poddisruptionbudgets", labels=OWNED, registry=registry)
+    @kopf.index(
+        "policy", "v1", "poddisruptionbudgets", labels=OWNED, registry=registry, id="pdb_idx"
+    )
     def pdb_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
         return _by_model(namespace, labels, body)
 
-    @kopf.index(*MODELS, registry=registry)
+    @kopf.index(*MODELS, registry=registry, id="model_idx")
     def model_idx(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): body}
 
-    @on.create(*MODELS, registry=registry)
-    @on.update(*MODELS, registry=registry)
-    @on.resume(*MODELS, registry=registry)
+    @on.create(*MODELS, registry=registry, id="model_changed")
+    @on.update(*MODELS, registry=registry, id="model_changed")
+    @on.resume(*MODELS, registry=registry, id="model_changed")
     async def model_changed(body: Any, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
         await run_reconcile(memo.state, body, kwargs, trigger=str(reason))
 
-    @kopf.timer(*MODELS, interval=replan_seconds, initial_delay=replan_seconds, registry=registry)
+    @kopf.timer(
+        *MODELS,
+        interval=replan_seconds,
+        initial_delay=replan_seconds,
+        registry=registry,
+        id="replan",
+    )
     async def replan(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
         await run_reconcile(memo.state, body, kwargs, trigger="timer")
 
-    @on.delete(*MODELS, optional=True, registry=registry)
+    @on.delete(*MODELS, optional=True, registry=registry, id="model_deleted")
     def model_deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
         memo.state.metrics.forget(namespace or "default", name)
         memo.state.models.discard((namespace or "default", name))
@@ -213,23 +221,23 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
         for model in kwargs["model_idx"].get(owner, []):
             await run_reconcile(state, model, kwargs, trigger=f"{kind}-changed")
 
-    @on.event("batch", "v1", "jobs", labels=OWNED, registry=registry)
+    @on.event("batch", "v1", "jobs", labels=OWNED, registry=registry, id="job_event")
     async def job_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
         if (body.get("status") or {}).get("succeeded") or (body.get("status") or {}).get("failed"):
             await wake_owner(body, memo, "job", kwargs)
 
-    @on.event("apps", "v1", "deployments", labels=OWNED, registry=registry)
+    @on.event("apps", "v1", "deployments", labels=OWNED, registry=registry, id="deployment_event")
     async def deployment_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
         await wake_owner(body, memo, "deployment", kwargs)
 
-    @on.event("", "v1", "pods", labels=LABELLED, registry=registry)
+    @on.event("", "v1", "pods", labels=LABELLED, registry=registry, id="pod_event")
     async def pod_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
         if pod_failure(dict(body)) is not None:
             await wake_owner(body, memo, "pod", kwargs)
 
-    @on.create(*TIERS, registry=registry)
-    @on.update(*TIERS, registry=registry)
-    @on.resume(*TIERS, registry=registry)
+    @on.create(*TIERS, registry=registry, id="tierclass_changed")
+    @on.update(*TIERS, registry=registry, id="tierclass_changed")
+    @on.resume(*TIERS, registry=registry, id="tierclass_changed")
     def tierclass_changed(body: Any, **_: Any) -> None:
         try:
             TierClass.model_validate(dict(body))
@@ -240,7 +248,7 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
             )
             raise kopf.PermanentError(f"invalid TierClass: {problems}") from exc
 
-    @on.cleanup(registry=registry)
+    @on.cleanup(registry=registry, id="cleanup")
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await memo.state.stop()
 

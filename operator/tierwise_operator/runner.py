@@ -60,12 +60,17 @@ def registry_for(
     server: str | None = None,
     metrics: OperatorMetrics | None = None,
     clock: Clock = utc_now,
+    login: bool = True,
 ) -> kopf.OperatorRegistry:
+    """The handlers for one run; with `server`, every client talks to that API server.
+
+    `login=False` leaves the login handler to the caller (the emulator's runner adds one).
+    """
     registry = build_registry(
         lambda: make_state(settings, server=server, metrics=metrics, clock=clock),
         float(settings.replan_interval),
     )
-    if server is not None:
+    if server is not None and login:
 
         @kopf.on.login(registry=registry)
         def login(**_: object) -> kopf.ConnectionInfo:

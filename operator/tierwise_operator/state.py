@@ -59,8 +59,9 @@ class OperatorState:
     def lock(self, key: ModelKey) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
 
-    def start_collector(self, interval: float) -> None:
-        """One background loop refreshes live metrics for every model."""
+    async def start_collector(self, interval: float) -> None:
+        """Collect once now, so the first plans see the cluster, then refresh in the background."""
+        await self._collect_once()
         self._collector = asyncio.create_task(self._collect_forever(interval))
 
     async def stop(self) -> None:
@@ -71,11 +72,14 @@ class OperatorState:
 
     async def _collect_forever(self, interval: float) -> None:
         while True:
-            try:
-                await self.refresh(await self._tiers())
-            except KubeError as exc:
-                log.warning("metrics collection failed: %s", exc)
             await asyncio.sleep(interval)
+            await self._collect_once()
+
+    async def _collect_once(self) -> None:
+        try:
+            await self.refresh(await self._tiers())
+        except KubeError as exc:
+            log.warning("metrics collection failed: %s", exc)
 
     async def _tiers(self) -> list[TierClass]:
         valid = []
@@ -100,10 +104,15 @@ class OperatorState:
             self.live.observation = observation
             return
         self.live.observation = observation
+        # Without live metrics the snapshot counts as stale at once, so the
+        # planner holds every model on its tier (it may still scale replicas).
         self.live.snapshot = build_snapshot(
-            tiers=tiers, nodes=nodes, pods=pods, observation=observation,
-            metrics_at=self.live.fresh_at or datetime.fromtimestamp(0, UTC),
-        )  # fmt: skip
+            tiers=tiers,
+            nodes=nodes,
+            pods=pods,
+            observation=observation,
+            metrics_at=now if observation.available else datetime.fromtimestamp(0, UTC),
+        )
 
     async def _observe(self, now: datetime) -> Observation:
         if self.prometheus is None:

@@ -105,6 +105,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     from .loader import load_engine
+
     config = ServeConfig(
         host=args.host,
         port=args.port,

@@ -40,8 +40,15 @@ def load_manifests(sources: Iterable[Path | dict[str, Any]]) -> list[dict[str, A
             continue
         files = sorted(source.glob("*.y*ml")) if source.is_dir() else [source]
         for file in files:
-            docs += [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict)]
+            docs += [d for d in yaml.safe_load_all(file.read_text()) if _is_object(d)]
     return docs
+
+
+def _is_object(doc: Any) -> bool:
+    """API objects only: a kustomization.yaml beside the manifests is build input, not an object."""
+    return isinstance(doc, dict) and not str(doc.get("apiVersion", "")).startswith(
+        "kustomize.config.k8s.io/"
+    )
 
 
 class Cluster:

@@ -1,0 +1,189 @@
+"""The operator end to end: from an InferenceModel to a right-sized, observed, self-healing plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from ..conftest import SAMPLES
+from .conftest import GIB, NAMESPACE, Env, condition, eventually
+
+pytestmark = pytest.mark.slow
+
+
+def embedder() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
+    doc["metadata"]["namespace"] = NAMESPACE
+    return doc
+
+
+async def _deployment(env: Env, name: str = "ticket-embedder") -> dict[str, Any] | None:
+    found = await env.cluster.client.list(
+        "deployments", NAMESPACE, labels=f"tierwise.dev/model={name}"
+    )
+    return found[0] if found else None
+
+
+def _args(deployment: dict[str, Any]) -> list[str]:
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def _arg(deployment: dict[str, Any], flag: str) -> str | None:
+    args = _args(deployment)
+    return args[args.index(flag) + 1] if flag in args else None
+
+
+async def test_create_profiles_then_serves_at_the_planned_precision(env: Env) -> None:
+    async with env.operator():
+        await env.cluster.client.create("inferencemodels", embedder())
+        jobs = await eventually(lambda: env.cluster.client.list("jobs", NAMESPACE))
+        assert sorted(j["metadata"]["labels"]["tierwise.dev/profile-device"] for j in jobs) == [
+            "cpu", "cuda"]  # fmt: skip
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "Profiled").get("reason") == "ProfileMeasured"
+        )
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "Ready").get("status") == "True"
+        )
+        status = model["status"]
+        # The estimated first plan holds unless the measured profile saves more than the
+        # 10% margin: on this profile fp32 and int8 on cpu-large cost the same.
+        assert status["tierClass"] == "cpu-large" and status["precision"] in {"fp32", "int8"}
+        assert status["decision"]["estimated"] is False
+        assert condition(model, "MetricsAvailable")["status"] == "True"
+        assert condition(model, "AccuracyWithinBudget")["status"] == "True"
+        assert status["observedGeneration"] == model["metadata"]["generation"]
+        deployment = await _deployment(env)
+        assert deployment is not None
+        assert _arg(deployment, "--precision") == status["precision"]
+        assert _arg(deployment, "--device") == "cpu"
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["requests"]["memory"] == str(status["memory"]["requestBytes"])
+        assert deployment["metadata"]["ownerReferences"][0]["uid"] == model["metadata"]["uid"]
+        services = await env.cluster.client.list("services", NAMESPACE)
+        assert [s["metadata"]["name"] for s in services] == ["ticket-embedder"]
+        reasons = {e["reason"] for e in await env.events("ticket-embedder")}
+        assert {"Profiling", "ProfileMeasured", "Planned"} <= reasons
+
+
+async def test_invalid_spec_sets_invalidspec_and_creates_no_children(env: Env) -> None:
+    doc = embedder()
+    doc["spec"]["slo"]["latencyP99"] = "fast"  # the CRD's pattern refuses this...
+    doc["spec"]["slo"]["latencyP99"] = "50ms"
+    doc["spec"]["tierClasses"] = ["gpu-h100"]
+    doc["spec"]["model"]["variants"] = [{"name": "primary", "source": {"uri": "builtin://x"}}]
+    async with env.operator():
+        # ...so the test uses a rule only the models enforce: `primary` is reserved.
+        await env.cluster.client.create("inferencemodels", doc)
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "Ready").get("reason") == "InvalidSpec"
+        )
+        assert '"primary" names spec.model.source' in condition(model, "Ready")["message"]
+        await eventually(lambda: env.events("ticket-embedder"))
+        assert await env.cluster.client.list("deployments", NAMESPACE) == []
+        assert await env.cluster.client.list("jobs", NAMESPACE) == []
+        warnings = [e for e in await env.events("ticket-embedder") if e["reason"] == "InvalidSpec"]
+        assert warnings and warnings[0]["type"] == "Warning"
+
+
+async def test_memory_pressure_keeps_the_model_off_a_full_tier_and_relief_moves_it_back(
+    env: Env,
+) -> None:
+    # The cpu-large nodes are nearly full: the model must go where there is room.
+    env.fleet.host_available.update({"cpu-1": GIB // 4, "cpu-2": GIB // 4})
+    await env.publish()
+    async with env.operator():
+        await env.cluster.client.create("inferencemodels", embedder())
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: (m.get("status") or {}).get("tierClass") is not None
+            and condition(m, "Profiled").get("reason") == "ProfileMeasured"
+            and condition(m, "MetricsAvailable").get("status") == "True",
+        )  # fmt: skip
+        assert model["status"]["tierClass"] == "nvme-offload"
+        # The pressure goes away: cpu-large is cheaper and now fits, so the model moves.
+        env.fleet.host_available.update({"cpu-1": 60 * GIB, "cpu-2": 60 * GIB})
+        await env.publish()
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: m["status"].get("tierClass") == "cpu-large"
+        )
+        assert model["status"]["decision"]["change"] == "re-tier"
+        deployment = await _deployment(env)
+        assert deployment is not None and _arg(deployment, "--offload-dir") is None
+        changed = [e for e in await env.events("ticket-embedder") if e["reason"] == "PlanChanged"]
+        assert changed and "re-tier" in changed[-1]["message"]
+
+
+async def test_prometheus_down_marks_metrics_unavailable_and_holds_the_tier(env: Env) -> None:
+    env.fleet.host_available.update({"cpu-1": GIB // 4, "cpu-2": GIB // 4})
+    await env.publish()
+    settings = env.settings
+    async with env.operator():
+        await env.cluster.client.create("inferencemodels", embedder())
+        await env.wait_model(
+            "ticket-embedder", lambda m: (m.get("status") or {}).get("tierClass") == "nvme-offload"
+            and condition(m, "Profiled").get("reason") == "ProfileMeasured",
+        )  # fmt: skip
+    # Prometheus goes away; the Kubernetes API alone would show room on cpu-large.
+    env.settings = type(settings)(**{**settings.__dict__, "prometheus_url": "http://127.0.0.1:9"})
+    async with env.operator():
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "MetricsAvailable").get("status") == "False"
+        )
+        assert condition(model, "MetricsAvailable")["reason"] == "PrometheusUnreachable"
+        await eventually(lambda: _still_offload_after_replans(env), timeout=20)
+
+
+async def _still_offload_after_replans(env: Env) -> bool:
+    model = await env.model("ticket-embedder")
+    assert model["status"]["tierClass"] == "nvme-offload"
+    rejected = {r["candidate"]: r["why"] for r in model["status"]["decision"]["rejected"]}
+    return "metrics are stale" in rejected.get("int8/cpu-large", "")
+
+
+async def test_an_oomkilled_candidate_is_excluded_and_the_model_moves(env: Env) -> None:
+    env.behaviours.oom_candidates.add("int8/cpu-large")
+    async with env.operator():
+        await env.cluster.client.create("inferencemodels", embedder())
+        model = await env.wait_model(
+            "ticket-embedder",
+            lambda m: any(f["candidate"] == "int8/cpu-large"
+                          for f in (m.get("status") or {}).get("failedCandidates", [])),
+        )  # fmt: skip
+        failed = model["status"]["failedCandidates"][0]
+        assert "OOMKilled" in failed["reason"] and failed["retryAfter"] > failed["at"]
+        model = await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "Degraded").get("reason") == "CandidateFailed"
+            and m["status"].get("precision") and
+            f"{m['status']['precision']}/{m['status']['tierClass']}" != "int8/cpu-large",
+        )  # fmt: skip
+        reasons = [e["reason"] for e in await env.events("ticket-embedder")]
+        assert "CandidateFailed" in reasons
+
+
+async def test_restarting_the_operator_duplicates_nothing(env: Env) -> None:
+    async with env.operator():
+        await env.cluster.client.create("inferencemodels", embedder())
+        await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "Ready").get("status") == "True"
+            and condition(m, "Profiled").get("status") == "True",
+        )  # fmt: skip
+    before = await _children(env)
+    async with env.operator():
+        await eventually(lambda: _reconciled_since_restart(env), timeout=20)
+    assert await _children(env) == before
+
+
+async def _children(env: Env) -> dict[str, list[str]]:
+    out = {}
+    for kind in ("deployments", "services", "jobs", "poddisruptionbudgets"):
+        items = await env.cluster.client.list(kind, NAMESPACE)
+        out[kind] = sorted(i["metadata"]["uid"] for i in items)
+    return out
+
+
+async def _reconciled_since_restart(env: Env) -> bool:
+    model = await env.model("ticket-embedder")
+    return bool(model["status"].get("readyReplicas"))
