@@ -65,6 +65,9 @@ class Settings:
     failed_candidate_backoff: Duration = field(default_factory=lambda: Duration.parse("1h"))
     #: Deadline of a profile Job before it is reported failed.
     profile_timeout: Duration = field(default_factory=lambda: Duration.parse("30m"))
+    #: Extra arguments for `tierwise-runtime profile` in profile Jobs, space-separated
+    #: (e.g. "--repeats 20 --eval-limit 64" to trade precision of the figures for time).
+    profile_args: tuple[str, ...] = ()
     #: Mount root of pvc:// model volumes inside runtime pods.
     model_mount_root: str = "/models"
     #: Field manager name for server-side apply.
@@ -110,7 +113,8 @@ def _convert(var: str, raw: str, type_name: Any) -> Any:
         if kind == "int":
             return int(raw)
         if kind.startswith("tuple"):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
+            separator = None if var.endswith("_ARGS") else ","
+            return tuple(part.strip() for part in raw.split(separator) if part.strip())
     except ValueError as exc:
         raise SettingsError(f"{var}: {exc}") from exc
     return raw

@@ -102,3 +102,24 @@ def test_the_snapshot_is_as_old_as_the_last_fresh_metrics(
     snap = build_snapshot(tiers=list(sample_tiers.values()), nodes=[], pods=[],
                           observation=_observation(False), metrics_at=stale)  # fmt: skip
     assert snap.taken_at == stale
+
+
+def test_a_node_under_memory_pressure_offers_no_room_even_to_its_own_replicas(
+    sample_tiers: dict[str, TierClass],
+) -> None:
+    nodes = [_node("cpu-1", CPU_LABELS, "64Gi"), _node("cpu-2", CPU_LABELS, "64Gi")]
+    pods = [_pod("cpu-1", "1Gi", model="embedder"), _pod("cpu-2", "1Gi", model="embedder")]
+    observation = _observation(True, nodes={
+        "cpu-1": NodeMemory(host_available_bytes=GIB),        # 1.6% of 64Gi: pressure
+        "cpu-2": NodeMemory(host_available_bytes=10 * GIB),   # fine
+    })  # fmt: skip
+    snap = build_snapshot(tiers=list(sample_tiers.values()), nodes=nodes, pods=pods,
+                          observation=observation, metrics_at=NOW)  # fmt: skip
+    free = {n.name: int(n.free_memory) for n in snap.nodes or []}
+    assert free == {"cpu-1": 0, "cpu-2": 10 * GIB}
+    assert [p.node for p in snap.placements] == ["cpu-2"]
+    flagged = _node("cpu-3", CPU_LABELS, "64Gi")
+    flagged["status"]["conditions"] = [{"type": "MemoryPressure", "status": "True"}]
+    snap = build_snapshot(tiers=list(sample_tiers.values()), nodes=[flagged], pods=[],
+                          observation=_observation(False), metrics_at=NOW)  # fmt: skip
+    assert int(snap.nodes[0].free_memory) == 0  # type: ignore[index]

@@ -72,6 +72,7 @@ def build_profile_job(
         args += ["--variant", f"{variant.name}={variant.source.uri}"]
     if eval_path:
         args += ["--eval", eval_path]
+    args += list(settings.profile_args)
     resources: dict[str, Any] = {}
     if device == "cuda":
         resources = {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}

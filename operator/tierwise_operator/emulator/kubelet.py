@@ -35,6 +35,8 @@ class PodHandle:
         self.api = api
         self.namespace = namespace
         self.name = name
+        self.ip = "127.0.0.1"
+        """The pod's IP as status reports it; a kubelet running real processes sets its own."""
         self._pods = api.registry.lookup("pods")
 
     @property
@@ -104,7 +106,7 @@ class PodHandle:
                     "lastState": last_state or previous.get("lastState", {}),
                 }
             )
-        pod["status"] = _pod_status(pod, phase, ready, statuses)
+        pod["status"] = _pod_status(pod, phase, ready, statuses, self.ip)
         with contextlib.suppress(errors.ApiError):
             self.api.update(
                 self._pods,
@@ -123,7 +125,7 @@ def _terminated(exit_code: int, reason: str, message: str) -> dict[str, Any]:
 
 
 def _pod_status(
-    pod: dict[str, Any], phase: str, ready: bool, statuses: list[dict[str, Any]]
+    pod: dict[str, Any], phase: str, ready: bool, statuses: list[dict[str, Any]], ip: str
 ) -> dict[str, Any]:
     old = pod.get("status") or {}
     stamp = now()
@@ -142,8 +144,8 @@ def _pod_status(
         "phase": phase,
         "conditions": conditions,
         "hostIP": "127.0.0.1",
-        "podIP": "127.0.0.1",
-        "podIPs": [{"ip": "127.0.0.1"}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
         "startTime": old.get("startTime", stamp),
         "containerStatuses": statuses,
         "qosClass": "Burstable",

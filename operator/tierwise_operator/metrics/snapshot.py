@@ -52,6 +52,24 @@ def _running(pods: Iterable[Manifest]) -> list[Manifest]:
     ]
 
 
+PRESSURE_FRACTION = 0.05
+"""A node whose measured available memory is below this share of its allocatable memory is
+under memory pressure, as is one whose MemoryPressure condition is True."""
+
+
+def under_pressure(node: Manifest, measured: NodeMemory | None) -> bool:
+    """Whether the kubelet is (or soon will be) evicting from this node for memory."""
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "MemoryPressure" and cond.get("status") == "True":
+            return True
+    if measured is None or measured.host_available_bytes is None:
+        return False
+    allocatable = ((node.get("status") or {}).get("allocatable") or {}).get("memory")
+    if allocatable is None:
+        return False
+    return measured.host_available_bytes < PRESSURE_FRACTION * int(Memory.parse(allocatable))
+
+
 def build_snapshot(
     *,
     tiers: Sequence[TierClass],
@@ -64,7 +82,9 @@ def build_snapshot(
 
     Free host memory is what the scheduler would grant (allocatable minus
     requests), lowered to what node_exporter measures as available when that
-    is known. GPU devices are the free memory DCGM reports when known, else the
+    is known. A node under memory pressure offers no room at all, not even
+    back to the replicas already on it, so the planner moves them away. GPU
+    devices are the free memory DCGM reports when known, else the
     TierClass's device size for each unrequested GPU. `metrics_at` is when
     traffic metrics were last fresh: the planner makes no tier change on data
     older than its limit, so an unavailable Prometheus freezes tiers.
@@ -78,12 +98,17 @@ def build_snapshot(
     scheduled = node_capacity(nodes, running, by_tier_memory)
     measured = observation.nodes if observation.available else {}
     capacity = []
+    pressured = set()
     for node in nodes:
         tier = tier_of(node, tiers)
         if tier is None:
             continue
         name = node["metadata"]["name"]
-        capacity.append(_node(node, tier, scheduled[name], measured.get(name), running))
+        entry = _node(node, tier, scheduled[name], measured.get(name), running)
+        if under_pressure(node, measured.get(name)):
+            pressured.add(name)
+            entry = entry.model_copy(update={"free_memory": Memory(0)})
+        capacity.append(entry)
     models = [
         ModelMetrics(
             namespace=namespace,
@@ -100,7 +125,9 @@ def build_snapshot(
         taken_at=metrics_at or observation.at,
         nodes=capacity,
         models=models,
-        placements=_placements(running, tiers, nodes),
+        placements=_placements(
+            [p for p in running if p["spec"]["nodeName"] not in pressured], tiers, nodes
+        ),
     )
 
 
