@@ -109,7 +109,10 @@ async def test_memory_pressure_keeps_the_model_off_a_full_tier_and_relief_moves_
         model = await env.wait_model(
             "ticket-embedder", lambda m: m["status"].get("tierClass") == "cpu-large"
         )
-        assert model["status"]["decision"]["change"] == "re-tier"
+        assert model["status"]["decision"]["change"] in {
+            "re-tier",
+            "kept",
+        }  # kept: re-planned since
         deployment = await _deployment(env)
         assert deployment is not None and _arg(deployment, "--offload-dir") is None
         changed = [e for e in await env.events("ticket-embedder") if e["reason"] == "PlanChanged"]
