@@ -11,7 +11,7 @@ from tierwise_operator.api import InferenceModel, TierClass
 from tierwise_operator.api.profile_codec import encode
 from tierwise_operator.conditions import find
 from tierwise_operator.kube import PDBS
-from tierwise_operator.planner import DEFAULT_SETTINGS
+from tierwise_operator.planner import DEFAULT_SETTINGS, MetricsSnapshot
 from tierwise_operator.reconcile import Actions, World, reconcile
 from tierwise_operator.settings import Settings
 
@@ -203,3 +203,31 @@ def test_a_plan_that_holds_posts_no_event(
     assert second.plan is not None and second.plan.change.value == "kept"
     assert second.events == []
     assert find([], "Ready") is None
+
+
+def test_a_finished_cpu_profile_is_used_while_the_gpu_job_still_runs(
+    embedder: InferenceModel, sample_tiers: dict[str, TierClass]
+) -> None:
+    first = _run(_body(embedder), sample_tiers)
+    jobs, pods = _finished_jobs(first)
+    cpu_only = [j for j in jobs if j["metadata"]["labels"]["tierwise.dev/profile-device"] == "cpu"]
+    running = [{**j, "status": {}} for j in jobs if j not in cpu_only]
+    later = _run(_body(embedder, first.status), sample_tiers, jobs=cpu_only + running, pods=pods)
+    profiled = _condition(later, "Profiled")
+    assert profiled["reason"] == "Profiling"
+    assert "measured on cpu" in profiled["message"] and "measuring on cuda" in profiled["message"]
+    assert later.create == []
+    assert "profile" not in later.status or later.status["profile"] is None
+
+
+def test_device_classes_without_nodes_are_not_profiled(
+    embedder: InferenceModel, sample_tiers: dict[str, TierClass]
+) -> None:
+    snapshot = MetricsSnapshot.model_validate({
+        "takenAt": NOW.isoformat(),
+        "nodes": [{"name": "cpu-1", "tierClass": "cpu-large", "freeMemory": "64Gi"}],
+    })  # fmt: skip
+    actions = _run(_body(embedder), sample_tiers, snapshot=snapshot)
+    assert [j["metadata"]["labels"]["tierwise.dev/profile-device"] for j in actions.create] == [
+        "cpu"
+    ]

@@ -61,6 +61,7 @@ def reconcile(
     model = parsed.model_copy(update={"status": status})
     backoff = timedelta(seconds=float(settings.failed_candidate_backoff))
     failed, fresh = update_failed(status.failed_candidates, world.pods, now, backoff)
+    nodes = world.snapshot.nodes if world.snapshot is not None else None
     outcome = ensure_profile(
         model,
         world.tiers,
@@ -69,6 +70,7 @@ def reconcile(
         settings,
         eval_digest=world.eval_digest,
         eval_problem=world.eval_problem,
+        tiers_with_nodes=None if nodes is None else {n.tier_class for n in nodes},
     )
     planning = model.model_copy(
         update={

@@ -37,7 +37,14 @@ def ensure_profile(
     *,
     eval_digest: str,
     eval_problem: str | None,
+    tiers_with_nodes: set[str] | None = None,
 ) -> ProfileOutcome:
+    """Where this round's figures come from; launches what is missing.
+
+    Device classes whose TierClasses have no node (when the node list is known)
+    are not profiled: nothing could run their Job. Results of finished Jobs
+    are used as soon as they arrive, while the others still run.
+    """
     if model.spec.profile is not None:
         return ProfileOutcome(
             model.spec.profile,
@@ -54,7 +61,8 @@ def ensure_profile(
         )
     if eval_problem:
         return ProfileOutcome(None, key, False, "EvalSetMissing", eval_problem)
-    wanted = placement_tiers(model, tiers)
+    placeable = [t for t in tiers if tiers_with_nodes is None or t.name in tiers_with_nodes]
+    wanted = placement_tiers(model, placeable)
     if not wanted:
         return ProfileOutcome(
             None,
@@ -79,17 +87,19 @@ def ensure_profile(
         return ProfileOutcome(
             None, key, False, "ProfileFailed", f"{detail} (delete the Job to retry)", create=create
         )
-    done = [r.profile for r in results.values() if r.state is JobState.SUCCEEDED and r.profile]
+    done = {d: r.profile for d, r in results.items() if r.state is JobState.SUCCEEDED and r.profile}
     if not create and len(done) == len(wanted):
-        merged = merge_profiles(done)
+        merged = merge_profiles(list(done.values()))
         return ProfileOutcome(merged, key, True, "ProfileMeasured", _summary(merged), new=True)
-    running = sorted(results) + sorted(d for d in wanted if d not in results)
+    waiting = sorted(d for d in wanted if d not in done)
+    partial = merge_profiles(list(done.values())) if done else None
+    measured = f"measured on {', '.join(sorted(done))}; " if done else ""
     return ProfileOutcome(
-        None,
+        partial,
         key,
         False,
         "Profiling",
-        f"measuring on {', '.join(running)}; planning on estimates meanwhile",
+        f"{measured}measuring on {', '.join(waiting)}; the rest is estimated meanwhile",
         create=create,
     )
 
