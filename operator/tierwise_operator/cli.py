@@ -86,8 +86,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"{args.profile}: {exc}", file=sys.stderr)
         return 2
     for point in pareto_front(points(profile, args.batch)):
-        print(f"frontier: {point.label:<24} {point.memory_bytes / 2**20:9.1f} MiB "
-              f"delta {point.delta:.3%}  p99 {point.p99_ms:.1f} ms")  # fmt: skip
+        print(
+            f"frontier: {point.label:<24} {point.memory_bytes / 2**20:9.1f} MiB "
+            f"delta {point.delta:.3%}  p99 {point.p99_ms:.1f} ms"
+        )
     print(f"wrote {out}")
     return 0
 
@@ -133,6 +135,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .local.dev import Dev, DevOptions, run_until_signalled
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = DevOptions(
+        workdir=Path(args.workdir),
+        samples=Path(args.samples),
+        crds=Path(args.crds),
+        port=args.port,
+        once=args.once,
+        prometheus=not args.no_prometheus,
+    )
+    return asyncio.run(run_until_signalled(Dev(options).run()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,6 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--log-format", default="plain", choices=["plain", "json"])
     run.set_defaults(func=_cmd_run)
+
+    dev = sub.add_parser(
+        "dev",
+        help="run the whole loop on this machine: API emulator, operator, runtimes, Prometheus",
+    )
+    dev.add_argument("--workdir", default=".tierwise", help="kubeconfig, pod logs, offload files")
+    dev.add_argument("--samples", default="deploy/samples")
+    dev.add_argument("--crds", default="crds")
+    dev.add_argument("--port", type=int, help="API port (default: a free one)")
+    dev.add_argument("--once", action="store_true", help="exit after the demo instead of waiting")
+    dev.add_argument(
+        "--no-prometheus",
+        action="store_true",
+        help="read the runtimes' /metrics directly even if Prometheus is installed",
+    )
+    dev.set_defaults(func=_cmd_dev)
 
     report = sub.add_parser("report", help="draw a profile's trade-offs and Pareto frontier")
     report.add_argument("profile", help="profile JSON written by `tierwise-runtime profile --out`")

@@ -80,13 +80,23 @@ async def _eval_digest(state: OperatorState, body: Mapping[str, Any]) -> tuple[s
     return hashlib.sha256(data.encode()).hexdigest(), None
 
 
-async def run_reconcile(state: OperatorState, body: Mapping[str, Any], indices: Mapping[str, Any],
-                        trigger: str) -> Actions:  # fmt: skip
+async def run_reconcile(
+    state: OperatorState, body: Mapping[str, Any], indices: Mapping[str, Any], trigger: str
+) -> Actions | None:
     """Read the world for one model, reconcile, and carry out the actions."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     key = (namespace, name)
     async with state.lock(key):
         started = time.perf_counter()
+        # The body a handler was given may predate the last status write (an index
+        # entry, a queued event): hysteresis needs the status as it is now.
+        try:
+            fresh = await state.kube.get(INFERENCE_MODELS, name, namespace)
+        except KubeError as exc:
+            raise kopf.TemporaryError(f"{trigger}: {exc}", delay=5) from exc
+        if fresh is None:
+            return None  # deleted meanwhile; its children go with it
+        body = fresh
         state.models.add(key)
         digest, problem = await _eval_digest(state, body)
         deployments = _store(indices.get("deployment_idx"), key)
@@ -98,6 +108,7 @@ async def run_reconcile(state: OperatorState, body: Mapping[str, Any], indices: 
             pods=_store(indices.get("pod_idx"), key),
             deployment=deployments[0] if deployments else None,
             pdb_exists=bool(_store(indices.get("pdb_idx"), key)),
+            node_labels=[labels for store in indices["node_idx"].values() for labels in store],
             eval_digest=digest,
             eval_problem=problem,
         )
@@ -146,9 +157,18 @@ def _child_digest(body: Mapping[str, Any]) -> str:
 def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRegistry:
     """Register every handler on a fresh registry; `state_factory()` is called at startup."""
     registry = kopf.OperatorRegistry()
-    on = kopf.on
+    _register_lifecycle(registry, state_factory, replan_seconds)
+    _register_indices(registry)
+    _register_models(registry, replan_seconds)
+    _register_children(registry)
+    _register_tiers(registry)
+    return registry
 
-    @on.startup(registry=registry, id="startup")
+
+def _register_lifecycle(
+    registry: kopf.OperatorRegistry, state_factory: Any, replan_seconds: float
+) -> None:
+    @kopf.on.startup(registry=registry, id="startup")
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix="tierwise.dev"
@@ -160,6 +180,14 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
         state: OperatorState = state_factory()
         memo.state = state
         await state.start_collector(replan_seconds)
+
+    @kopf.on.cleanup(registry=registry, id="cleanup")
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        await memo.state.stop()
+
+
+def _register_indices(registry: kopf.OperatorRegistry) -> None:
+    """What reconciles read instead of calling the API: children by (namespace, model)."""
 
     @kopf.index(*TIERS, registry=registry, id="tierclass_idx")
     def tierclass_idx(name: str, body: Any, **_: Any) -> dict[str, Any]:
@@ -183,13 +211,19 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
     def pdb_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
         return _by_model(namespace, labels, body)
 
+    @kopf.index("", "v1", "nodes", registry=registry, id="node_idx")
+    def node_idx(name: str, labels: Any, **_: Any) -> dict[str, dict[str, str]]:
+        return {name: dict(labels)}
+
     @kopf.index(*MODELS, registry=registry, id="model_idx")
     def model_idx(namespace: str | None, name: str, body: Any, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): body}
 
-    @on.create(*MODELS, registry=registry, id="model_changed")
-    @on.update(*MODELS, registry=registry, id="model_changed")
-    @on.resume(*MODELS, registry=registry, id="model_changed")
+
+def _register_models(registry: kopf.OperatorRegistry, replan_seconds: float) -> None:
+    @kopf.on.create(*MODELS, registry=registry, id="model_changed")
+    @kopf.on.update(*MODELS, registry=registry, id="model_changed")
+    @kopf.on.resume(*MODELS, registry=registry, id="model_changed")
     async def model_changed(body: Any, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
         await run_reconcile(memo.state, body, kwargs, trigger=str(reason))
 
@@ -203,42 +237,50 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
     async def replan(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
         await run_reconcile(memo.state, body, kwargs, trigger="timer")
 
-    @on.delete(*MODELS, optional=True, registry=registry, id="model_deleted")
+    @kopf.on.delete(*MODELS, optional=True, registry=registry, id="model_deleted")
     def model_deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
         memo.state.metrics.forget(namespace or "default", name)
         memo.state.models.discard((namespace or "default", name))
 
-    async def wake_owner(body: Any, memo: kopf.Memo, kind: str, kwargs: dict[str, Any]) -> None:
-        """Reconcile a child's model at once when something a decision depends on changed."""
-        meta = body["metadata"]
-        key = (kind, meta["namespace"], meta["name"])
-        digest = _child_digest(body)
-        state: OperatorState = memo.state
-        if state.child_digests.get(key) == digest:
-            return
-        state.child_digests[key] = digest
-        owner = (meta["namespace"], meta.get("labels", {}).get(MODEL_LABEL))
-        for model in kwargs["model_idx"].get(owner, []):
-            await run_reconcile(state, model, kwargs, trigger=f"{kind}-changed")
 
-    @on.event("batch", "v1", "jobs", labels=OWNED, registry=registry, id="job_event")
+async def _wake_owner(body: Any, memo: kopf.Memo, kind: str, kwargs: dict[str, Any]) -> None:
+    """Reconcile a child's model at once when something a decision depends on changed."""
+    meta = body["metadata"]
+    key = (kind, meta["namespace"], meta["name"])
+    digest = _child_digest(body)
+    state: OperatorState = memo.state
+    if state.child_digests.get(key) == digest:
+        return
+    state.child_digests[key] = digest
+    owner = (meta["namespace"], meta.get("labels", {}).get(MODEL_LABEL))
+    for model in kwargs["model_idx"].get(owner, []):
+        await run_reconcile(state, model, kwargs, trigger=f"{kind}-changed")
+
+
+def _register_children(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.event("batch", "v1", "jobs", labels=OWNED, registry=registry, id="job_event")
     async def job_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
-        if (body.get("status") or {}).get("succeeded") or (body.get("status") or {}).get("failed"):
-            await wake_owner(body, memo, "job", kwargs)
+        status = body.get("status") or {}
+        if status.get("succeeded") or status.get("failed"):
+            await _wake_owner(body, memo, "job", kwargs)
 
-    @on.event("apps", "v1", "deployments", labels=OWNED, registry=registry, id="deployment_event")
+    @kopf.on.event(
+        "apps", "v1", "deployments", labels=OWNED, registry=registry, id="deployment_event"
+    )
     async def deployment_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
-        await wake_owner(body, memo, "deployment", kwargs)
+        await _wake_owner(body, memo, "deployment", kwargs)
 
-    @on.event("", "v1", "pods", labels=LABELLED, registry=registry, id="pod_event")
+    @kopf.on.event("", "v1", "pods", labels=LABELLED, registry=registry, id="pod_event")
     async def pod_event(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
         if pod_failure(dict(body)) is not None:
-            await wake_owner(body, memo, "pod", kwargs)
+            await _wake_owner(body, memo, "pod", kwargs)
 
-    @on.create(*TIERS, registry=registry, id="tierclass_changed")
-    @on.update(*TIERS, registry=registry, id="tierclass_changed")
-    @on.resume(*TIERS, registry=registry, id="tierclass_changed")
-    def tierclass_changed(body: Any, **_: Any) -> None:
+
+def _register_tiers(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.create(*TIERS, registry=registry, id="tierclass_changed")
+    @kopf.on.update(*TIERS, registry=registry, id="tierclass_changed")
+    @kopf.on.resume(*TIERS, registry=registry, id="tierclass_changed")
+    async def tierclass_changed(body: Any, memo: kopf.Memo, **_: Any) -> None:
         try:
             TierClass.model_validate(dict(body))
         except ValidationError as exc:
@@ -247,9 +289,5 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
                 _kopf_body(body), type="Warning", reason="InvalidSpec", message=problems[:1024]
             )
             raise kopf.PermanentError(f"invalid TierClass: {problems}") from exc
-
-    @on.cleanup(registry=registry, id="cleanup")
-    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-        await memo.state.stop()
-
-    return registry
+        # A new or changed tier changes what every model may plan on: look again now.
+        await memo.state.refresh_now()

@@ -18,7 +18,7 @@ from .metrics.prometheus import PrometheusSource
 from .observability import OperatorMetrics, health_app
 from .planner import PlannerSettings
 from .settings import Settings
-from .state import Clock, OperatorState, utc_now
+from .state import Clock, ObservationSource, OperatorState, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,14 @@ def make_state(
     server: str | None = None,
     metrics: OperatorMetrics | None = None,
     clock: Clock = utc_now,
+    source: ObservationSource | None = None,
 ) -> OperatorState:
-    """Everything the handlers share, for one run against `server` (the kubeconfig when None)."""
-    prometheus = None
-    if settings.prometheus_url:
-        prometheus = PrometheusSource(
+    """Everything the handlers share, for one run against `server` (the kubeconfig when None).
+
+    Live metrics come from `source` when given, else from Prometheus when configured.
+    """
+    if source is None and settings.prometheus_url:
+        source = PrometheusSource(
             settings.prometheus_url, settings.promql, window=str(settings.metrics_window)
         )
     return OperatorState(
@@ -49,7 +52,7 @@ def make_state(
         settings=settings,
         planner=planner_settings(settings),
         metrics=metrics or OperatorMetrics(),
-        prometheus=prometheus,
+        source=source,
         clock=clock,
     )
 
@@ -61,13 +64,14 @@ def registry_for(
     metrics: OperatorMetrics | None = None,
     clock: Clock = utc_now,
     login: bool = True,
+    source: ObservationSource | None = None,
 ) -> kopf.OperatorRegistry:
     """The handlers for one run; with `server`, every client talks to that API server.
 
     `login=False` leaves the login handler to the caller (the emulator's runner adds one).
     """
     registry = build_registry(
-        lambda: make_state(settings, server=server, metrics=metrics, clock=clock),
+        lambda: make_state(settings, server=server, metrics=metrics, clock=clock, source=source),
         float(settings.replan_interval),
     )
     if server is not None and login:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from .api import TierClass
 from .kube import NODES, PODS, TIER_CLASSES, Kube, KubeError
 from .metrics.observation import ModelKey, Observation
-from .metrics.prometheus import PrometheusSource
 from .metrics.snapshot import build_snapshot
 from .observability import OperatorMetrics
 from .planner import MetricsSnapshot, PlannerSettings
@@ -23,6 +23,12 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+class ObservationSource(Protocol):
+    """Where live metrics come from: Prometheus, or the targets themselves in local mode."""
+
+    def collect(self, models: Iterable[ModelKey], now: datetime) -> Observation: ...
 
 
 def utc_now() -> datetime:
@@ -45,7 +51,8 @@ class OperatorState:
     settings: Settings
     planner: PlannerSettings
     metrics: OperatorMetrics
-    prometheus: PrometheusSource | None
+    source: ObservationSource | None
+    """None when no Prometheus is configured: capacity from the Kubernetes API only."""
     clock: Clock = utc_now
     live: LiveMetrics = field(default_factory=LiveMetrics)
     models: set[ModelKey] = field(default_factory=set)
@@ -69,6 +76,10 @@ class OperatorState:
             self._collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._collector
+
+    async def refresh_now(self) -> None:
+        """Collect at once (a TierClass changed), between the regular rounds."""
+        await self._collect_once()
 
     async def _collect_forever(self, interval: float) -> None:
         while True:
@@ -115,10 +126,10 @@ class OperatorState:
         )
 
     async def _observe(self, now: datetime) -> Observation:
-        if self.prometheus is None:
+        if self.source is None:
             return Observation(
                 at=now, source="kubernetes", available=False, reason="PrometheusNotConfigured",
                 message="no Prometheus URL set (TIERWISE_PROMETHEUS_URL): capacity from the "
                 "Kubernetes API, no live traffic, tiers held",
             )  # fmt: skip
-        return await asyncio.to_thread(self.prometheus.collect, sorted(self.models), now)
+        return await asyncio.to_thread(self.source.collect, sorted(self.models), now)

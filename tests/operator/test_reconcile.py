@@ -11,7 +11,7 @@ from tierwise_operator.api import InferenceModel, TierClass
 from tierwise_operator.api.profile_codec import encode
 from tierwise_operator.conditions import find
 from tierwise_operator.kube import PDBS
-from tierwise_operator.planner import DEFAULT_SETTINGS, MetricsSnapshot
+from tierwise_operator.planner import DEFAULT_SETTINGS
 from tierwise_operator.reconcile import Actions, World, reconcile
 from tierwise_operator.settings import Settings
 
@@ -223,11 +223,8 @@ def test_a_finished_cpu_profile_is_used_while_the_gpu_job_still_runs(
 def test_device_classes_without_nodes_are_not_profiled(
     embedder: InferenceModel, sample_tiers: dict[str, TierClass]
 ) -> None:
-    snapshot = MetricsSnapshot.model_validate({
-        "takenAt": NOW.isoformat(),
-        "nodes": [{"name": "cpu-1", "tierClass": "cpu-large", "freeMemory": "64Gi"}],
-    })  # fmt: skip
-    actions = _run(_body(embedder), sample_tiers, snapshot=snapshot)
+    cpu_node = {"node.kubernetes.io/instance-type": "m7i.4xlarge", "kubernetes.io/os": "linux"}
+    actions = _run(_body(embedder), sample_tiers, node_labels=[cpu_node])
     assert [j["metadata"]["labels"]["tierwise.dev/profile-device"] for j in actions.create] == [
         "cpu"
     ]

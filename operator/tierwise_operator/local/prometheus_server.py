@@ -40,6 +40,7 @@ class PrometheusServer:
         targets: list[ScrapeTarget],
         scrape_interval: str = "1s",
         binary: str | None = None,
+        file_sd_job: str | None = None,
     ) -> None:
         found = binary or shutil.which("prometheus")
         if not found:
@@ -53,6 +54,9 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="tierwise-prometheus-"))
         self._process: subprocess.Popen[bytes] | None = None
+        self.file_sd_job = file_sd_job
+        self.file_sd = self._dir / "targets.json"
+        """Targets that come and go (runtime pods): rewrite with `set_file_targets`."""
 
     def config(self) -> dict[str, object]:
         jobs: dict[str, list[dict[str, object]]] = {}
@@ -60,17 +64,35 @@ class PrometheusServer:
             jobs.setdefault(target.job, []).append(
                 {"targets": [target.address], "labels": target.labels}
             )
+        scrape_configs: list[dict[str, object]] = [
+            {"job_name": job, "scrape_interval": self.scrape_interval, "static_configs": groups}
+            for job, groups in jobs.items()
+        ]
+        if self.file_sd_job:
+            scrape_configs.append(
+                {
+                    "job_name": self.file_sd_job,
+                    "scrape_interval": self.scrape_interval,
+                    "file_sd_configs": [{"files": [str(self.file_sd)], "refresh_interval": "1s"}],
+                }
+            )
         return {
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": "5s"},
-            "scrape_configs": [
-                {"job_name": job, "scrape_interval": self.scrape_interval, "static_configs": groups}
-                for job, groups in jobs.items()
-            ],
+            "scrape_configs": scrape_configs,
         }
+
+    def set_file_targets(self, targets: list[ScrapeTarget]) -> None:
+        """Replace the file-discovered targets (written atomically; Prometheus re-reads it)."""
+        groups = [{"targets": [t.address], "labels": t.labels} for t in targets]
+        tmp = self.file_sd.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(self.file_sd)
 
     def start(self, timeout: float = 30.0) -> PrometheusServer:
         config = self._dir / "prometheus.yml"
         config.write_text(yaml.safe_dump(self.config()))
+        if self.file_sd_job and not self.file_sd.exists():
+            self.set_file_targets([])
         self._process = subprocess.Popen(
             [
                 self.binary,
@@ -102,7 +124,8 @@ class PrometheusServer:
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=2) as resp:
                 active = json.load(resp)["data"]["activeTargets"]
-            if len(active) >= len(self.targets) and all(t["health"] == "up" for t in active):
+            static = [t for t in active if t["labels"].get("job") != self.file_sd_job]
+            if len(static) >= len(self.targets) and all(t["health"] == "up" for t in static):
                 return
             time.sleep(0.25)
         raise TimeoutError(f"targets not up after {timeout}s: {self.log()[-2000:]}")

@@ -61,7 +61,6 @@ def reconcile(
     model = parsed.model_copy(update={"status": status})
     backoff = timedelta(seconds=float(settings.failed_candidate_backoff))
     failed, fresh = update_failed(status.failed_candidates, world.pods, now, backoff)
-    nodes = world.snapshot.nodes if world.snapshot is not None else None
     outcome = ensure_profile(
         model,
         world.tiers,
@@ -70,7 +69,7 @@ def reconcile(
         settings,
         eval_digest=world.eval_digest,
         eval_problem=world.eval_problem,
-        tiers_with_nodes=None if nodes is None else {n.tier_class for n in nodes},
+        tiers_with_nodes=_tiers_with_nodes(world),
     )
     planning = model.model_copy(
         update={
@@ -100,6 +99,18 @@ def reconcile(
     )
     actions.events = _events(status, plan, outcome, fresh, setter)
     return actions
+
+
+def _tiers_with_nodes(world: World) -> set[str] | None:
+    """TierClasses at least one node belongs to; None when the nodes are not known."""
+    if world.node_labels is None:
+        return None
+    return {
+        tier.name
+        for tier in world.tiers
+        for labels in world.node_labels
+        if all(labels.get(k) == v for k, v in tier.spec.node_selector.items())
+    }
 
 
 def _invalid(

@@ -27,6 +27,8 @@ class World:
     """Pods of the model: serving replicas and profile Job pods."""
     deployment: Manifest | None = None
     pdb_exists: bool = False
+    node_labels: Sequence[dict[str, str]] | None = None
+    """Labels of every node, to know which TierClasses have nodes (None: unknown)."""
     eval_digest: str = ""
     """sha256 of the eval set's ConfigMap data (empty for the bundled set)."""
     eval_problem: str | None = None
