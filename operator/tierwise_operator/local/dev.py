@@ -44,7 +44,7 @@ DEV_SETTINGS = {
     "TIERWISE_TIER_DWELL": "0s",
     "TIERWISE_SCALE_DOWN_STABILIZATION": "20s",
     # Local mode trades the precision of the figures for a profile in about a minute.
-    "TIERWISE_PROFILE_ARGS": "--eval-limit 32 --repeats 8 --warmup 1 --time-budget 1 "
+    "TIERWISE_PROFILE_ARGS": "--eval-limit 32 --repeats 30 --warmup 2 --time-budget 1 "
     "--batch-sizes 1,8",
 }
 
@@ -199,6 +199,12 @@ class Dev:
         await self.apply_samples()
         model = await self.wait_profiled()
         self.show_plan(model)
+        if condition(model, "Ready").get("reason") == "NoFeasiblePlan":
+            self.say(
+                "\n  No plan meets the sample's SLO with the figures measured on this machine"
+                " (a busy machine measures slow p99s). Stopping the demo here."
+            )
+            return 1
         await self.serve_requests()
         return await self.simulate_changes()
 
