@@ -129,6 +129,18 @@ async def test_kubectl_shows_validation_errors(kubeconfig: Path) -> None:
     assert 'The InferenceModel "no-budget" is invalid: spec.accuracyBudget: Required value' in err
 
 
+async def test_kubectl_server_dry_run_validates_and_stores_nothing(
+    kubeconfig: Path, client: Client
+) -> None:
+    bad = str(INVALID_SAMPLES / "replicas-min-above-max.yaml")
+    code, _, err = await kubectl(kubeconfig, "apply", "--dry-run=server", "-f", bad, check=False)
+    assert code == 1 and "spec.replicas: Invalid value" in err
+    good = str(SAMPLES / "ticket-embedder.yaml")
+    _, out, _ = await kubectl(kubeconfig, "apply", "--dry-run=server", "-f", good)
+    assert "inferencemodel.tierwise.dev/ticket-embedder created (server dry run)" in out
+    assert await client.list("inferencemodels", "default") == []
+
+
 async def test_kubectl_describe_lists_the_events_of_an_object(
     kubeconfig: Path, client: Client
 ) -> None:

@@ -62,6 +62,7 @@ class ApiServer:
         *,
         manager: str = "",
         strict: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         obj = admission.prepare_create(rtype, body, _ns(rtype, namespace))
         meta = obj["metadata"]
@@ -73,7 +74,7 @@ class ApiServer:
             raise errors.already_exists(rtype, meta["name"])
         if rtype.plural in _INITIAL_STATUS and not rtype.group:
             obj["status"] = copy.deepcopy(_INITIAL_STATUS[rtype.plural])
-        return self._commit(rtype, None, obj, manager=manager, strict=strict)
+        return self._commit(rtype, None, obj, manager=manager, strict=strict, dry_run=dry_run)
 
     def update(
         self,
@@ -85,13 +86,16 @@ class ApiServer:
         subresource: str | None = None,
         manager: str = "",
         strict: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Replace an object (PUT), or only its status through `subresource="status"`."""
         old = self.get(rtype, namespace, name)
         if isinstance(body, dict) and (body.get("metadata") or {}).get("name", name) != name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
         new = admission.prepare_update(rtype, old, body, subresource)
-        return self._commit(rtype, old, new, manager=manager, strict=strict, sub=subresource)
+        return self._commit(
+            rtype, old, new, manager=manager, strict=strict, sub=subresource, dry_run=dry_run
+        )
 
     def patch(
         self,
@@ -105,15 +109,19 @@ class ApiServer:
         manager: str = "",
         force: bool = False,
         strict: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         if patch_type == patching.APPLY:
             return self._apply(
-                rtype, namespace, name, body, subresource=subresource, manager=manager, force=force
-            )
+                rtype, namespace, name, body, subresource=subresource, manager=manager,
+                force=force, dry_run=dry_run,
+            )  # fmt: skip
         old = self.get(rtype, namespace, name)
         patched = self._patched(rtype, old, patch_type, body)
         new = admission.prepare_update(rtype, old, patched, subresource)
-        return self._commit(rtype, old, new, manager=manager, strict=strict, sub=subresource)
+        return self._commit(
+            rtype, old, new, manager=manager, strict=strict, sub=subresource, dry_run=dry_run
+        )
 
     def _patched(self, rtype: ResourceType, old: dict[str, Any], kind: str, body: Any) -> Any:
         try:
@@ -137,6 +145,7 @@ class ApiServer:
         subresource: str | None,
         manager: str,
         force: bool,
+        dry_run: bool,
     ) -> dict[str, Any]:
         if not manager:
             raise errors.bad_request("PATCH with an apply patch requires a fieldManager")
@@ -152,9 +161,11 @@ class ApiServer:
         except apply.ApplyConflict as exc:
             raise errors.apply_conflict(rtype, name, exc.conflicts) from exc
         if old is None:
-            return self.create(rtype, merged, namespace, manager="")
+            return self.create(rtype, merged, namespace, manager="", dry_run=dry_run)
         new = admission.prepare_update(rtype, old, merged, subresource)
-        return self._commit(rtype, old, new, manager="", strict=False, sub=subresource)
+        return self._commit(
+            rtype, old, new, manager="", strict=False, sub=subresource, dry_run=dry_run
+        )
 
     def _commit(
         self,
@@ -165,8 +176,12 @@ class ApiServer:
         manager: str,
         strict: bool,
         sub: str | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """Validate, record ownership and store one write (manager "" means: already recorded)."""
+        """Validate, record ownership and store one write (manager "" means: already recorded).
+
+        A dry run stops before the store: validated and answered, changing nothing.
+        """
         if rtype.custom and rtype.schema is not None:
             new, problems, _ = validation.admit(new, rtype.schema, strict=strict)
             if problems:
@@ -175,6 +190,8 @@ class ApiServer:
             self._admit_crd(rtype, new)
         if manager:
             apply.record_update(old, new, manager, shape_of(rtype), sub or "")
+        if dry_run:
+            return new
         meta = new["metadata"]
         if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.store.put(rtype, new)
