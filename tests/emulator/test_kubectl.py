@@ -141,6 +141,23 @@ async def test_kubectl_server_dry_run_validates_and_stores_nothing(
     assert await client.list("inferencemodels", "default") == []
 
 
+async def test_kubectl_apply_k_deploy_default_installs_every_object(
+    kubeconfig: Path, client: Client
+) -> None:
+    # RBAC objects are stored (not enforced), so the whole install applies.
+    _, out, _ = await kubectl(kubeconfig, "apply", "-k", str(SAMPLES.parent / "default"))
+    for created in (
+        "namespace/tierwise-system",
+        "serviceaccount/tierwise-operator",
+        "clusterrole.rbac.authorization.k8s.io/tierwise-operator",
+        "clusterrolebinding.rbac.authorization.k8s.io/tierwise-operator",
+        "deployment.apps/tierwise-operator",
+    ):
+        assert f"{created} created" in out
+    role = await client.get("clusterroles", "tierwise-operator", None)
+    assert all("secrets" not in rule["resources"] for rule in role["rules"])
+
+
 async def test_kubectl_describe_lists_the_events_of_an_object(
     kubeconfig: Path, client: Client
 ) -> None:
