@@ -42,8 +42,9 @@ async def test_dry_run_update_changes_nothing(client: Client, method: str) -> No
     if method == "PUT":
         body = {**created, "spec": {**created["spec"], "priority": 7}}
         headers = {}
-    answered = await client.request(method, f"{MODELS}/embedder", body=body, params=DRY,
-                                    headers=headers)  # fmt: skip
+    answered = await client.request(
+        method, f"{MODELS}/embedder", body=body, params=DRY, headers=headers
+    )
     assert answered["spec"]["priority"] == 7
     stored = await client.get("inferencemodels", "embedder")
     assert stored["spec"] == created["spec"]
@@ -52,10 +53,12 @@ async def test_dry_run_update_changes_nothing(client: Client, method: str) -> No
 
 async def test_dry_run_server_side_apply_creates_nothing(client: Client) -> None:
     answered = await client.request(
-        "PATCH", f"{MODELS}/embedder", body=inference_model(),
+        "PATCH",
+        f"{MODELS}/embedder",
+        body=inference_model(),
         params={**DRY, "fieldManager": "kubectl"},
         headers={"Content-Type": "application/apply-patch+yaml"},
-    )  # fmt: skip
+    )
     assert answered["metadata"]["name"] == "embedder"
     assert await client.list("inferencemodels", "default") == []
 

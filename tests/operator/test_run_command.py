@@ -49,10 +49,18 @@ async def test_tierwise_run_logs_in_with_the_kubeconfig_and_becomes_healthy(
         port = _free_port()
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "TIERWISE_PROMETHEUS_URL": ""}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tierwise_operator.cli", "run", "--namespace", "default",
-            "--port", str(port), env=env, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tierwise_operator.cli",
+            "run",
+            "--namespace",
+            "default",
+            "--port",
+            str(port),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        )
         try:
             healthy = await _healthy(port, process, timeout=60)
         finally:
