@@ -66,10 +66,12 @@ class ApiServer:
     ) -> dict[str, Any]:
         obj = admission.prepare_create(rtype, body, _ns(rtype, namespace))
         meta = obj["metadata"]
-        if rtype.namespaced and not self.store.get(
-            self.registry.lookup("namespaces"), None, meta["namespace"]
-        ):
-            raise errors.namespace_not_found(meta["namespace"])
+        if rtype.namespaced:
+            namespace = self.store.get(self.registry.lookup("namespaces"), None, meta["namespace"])
+            if namespace is None:
+                raise errors.namespace_not_found(meta["namespace"])
+            if namespace["metadata"].get("deletionTimestamp"):
+                raise errors.namespace_terminating(rtype, meta["name"], meta["namespace"])
         if self.store.get(rtype, meta.get("namespace"), meta["name"]) is not None:
             raise errors.already_exists(rtype, meta["name"])
         if rtype.plural in _INITIAL_STATUS and not rtype.group:
@@ -220,8 +222,8 @@ class ApiServer:
                 raise errors.conflict(rtype, name)
         if propagation == "Orphan" or (propagation is None and rtype.plural == "jobs"):
             self.orphaned.add(meta["uid"])  # batch/v1 Jobs orphan their pods by default
-        if rtype.plural == "namespaces":
-            self._empty_namespace(name)
+        if rtype.plural == "namespaces" and not rtype.group:
+            return self._terminate_namespace(obj)
         if meta.get("deletionTimestamp") and grace_period != 0:
             return obj
         if meta.get("finalizers") or _graceful_pod(rtype, obj, grace_period):
@@ -246,13 +248,42 @@ class ApiServer:
         removed = self.store.remove(rtype, meta.get("namespace"), meta["name"])
         if rtype.group == CRD_GROUP:
             self._unregister_crd(removed)
+        if rtype.namespaced:
+            self._finish_namespace(meta["namespace"])
         return removed
 
-    def _empty_namespace(self, namespace: str) -> None:
+    # -- namespaces (the namespace controller's part, done synchronously)
+
+    def _terminate_namespace(self, namespace: dict[str, Any]) -> dict[str, Any]:
+        """Mark it Terminating and delete what it holds; finalizers and graceful pods keep
+        their objects, and the namespace, until they are gone."""
+        meta, name = namespace["metadata"], namespace["metadata"]["name"]
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = admission.now()
+            namespace["status"] = {**(namespace.get("status") or {}), "phase": "Terminating"}
+            namespace = self.store.put(self.registry.lookup("namespaces"), namespace)
+        for rtype, obj in self._namespace_contents(name):
+            if not obj["metadata"].get("deletionTimestamp"):
+                self.delete(rtype, name, obj["metadata"]["name"])
+        return self._finish_namespace(name) or namespace
+
+    def _namespace_contents(self, namespace: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+        found: dict[str, tuple[ResourceType, dict[str, Any]]] = {}
         for rtype in self.registry:
             if rtype.namespaced:
                 for obj in self.store.items(rtype, namespace):
-                    self._remove(rtype, obj)
+                    found.setdefault(obj["metadata"]["uid"], (rtype, obj))
+        return list(found.values())
+
+    def _finish_namespace(self, name: str) -> dict[str, Any] | None:
+        """Remove a Terminating namespace once nothing is left in it."""
+        namespaces = self.registry.lookup("namespaces")
+        namespace = self.store.get(namespaces, None, name)
+        if namespace is None or not namespace["metadata"].get("deletionTimestamp"):
+            return None
+        if any(self.store.peek(t, name) for t in self.registry if t.namespaced):
+            return None
+        return self.store.remove(namespaces, None, name)
 
     # -- CustomResourceDefinitions
 
