@@ -6,11 +6,12 @@ With no reachable cluster every test skips from one place, so the summary is one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,8 +23,10 @@ from .install import (
     OPERATOR_NAMESPACE,
     NodeLabel,
     Ref,
+    delete_models,
     install_crds,
     install_operator,
+    release_finalizers,
     remove_crds_if_unused,
     schedulable_node,
 )
@@ -99,6 +102,7 @@ def namespace(cluster: Kubectl, crds: bool, run_id: str) -> Iterator[str]:
     meta = {"name": name, "labels": dict(PART_OF)}
     cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
     yield name
+    release_finalizers(cluster.in_namespace(name))
     cluster.delete("namespace", name)
 
 
@@ -151,10 +155,8 @@ def operator(
     env = {**TEST_SETTINGS, "TIERWISE_RUNTIME_IMAGE": runtime_image or Settings().runtime_image}
     if request.config.getoption("--in-cluster"):
         installed = install_operator(cluster, request.config.getoption("--operator-image"), env)
-        try:
+        with _removing_models_first(cluster.in_namespace(namespace), installed.remove):
             yield InClusterOperator(cluster)
-        finally:
-            installed.remove()
         return
     if Ref("deployment.apps", OPERATOR_NAME, OPERATOR_NAMESPACE).exists(cluster):
         where = f"{OPERATOR_NAMESPACE}/{OPERATOR_NAME}"
@@ -164,10 +166,20 @@ def operator(
         )
     local = LocalOperator(namespace, env, tmp_path_factory.mktemp("operator") / "operator.log")
     local.start()
-    try:
+    with _removing_models_first(cluster.in_namespace(namespace), local.stop):
         yield local
+
+
+@contextlib.contextmanager
+def _removing_models_first(k: Kubectl, stop: Callable[[], None]) -> Iterator[None]:
+    """Stop the operator only after the run's models are gone (it removes their finalizers)."""
+    try:
+        yield
     finally:
-        local.stop()
+        try:
+            delete_models(k)
+        finally:
+            stop()
 
 
 @pytest.fixture

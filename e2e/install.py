@@ -8,6 +8,7 @@ other InferenceModel or TierClass is left in the cluster).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,22 @@ def remove_crds_if_unused(k: Kubectl) -> str:
         return f"kept the CRDs: {len(models)} InferenceModel(s), {len(tiers)} TierClass(es) remain"
     k.delete("customresourcedefinition", *CRD_NAMES)
     return "deleted the CRDs"
+
+
+def delete_models(k: Kubectl) -> None:
+    """Delete the namespace's InferenceModels while the operator still runs: kopf holds each
+    with a finalizer (the re-plan timer needs one) that only the operator removes."""
+    k.run("delete", "inferencemodels", "--all", "--timeout=120s", timeout=150)
+
+
+def release_finalizers(k: Kubectl) -> None:
+    """Drop finalizers an operator that is gone left on InferenceModels, so their namespace
+    can be deleted."""
+    patch = json.dumps({"metadata": {"finalizers": None}})
+    for model in k.items("inferencemodels"):
+        if model["metadata"].get("finalizers"):
+            name = model["metadata"]["name"]
+            k.run("patch", "inferencemodel", name, "--type=merge", f"--patch={patch}", check=False)
 
 
 def with_overrides(docs: list[Manifest], image: str | None, env: dict[str, str]) -> list[Manifest]:
