@@ -36,6 +36,8 @@ from .operators import TEST_SETTINGS, InClusterOperator, LocalOperator, Operator
 
 Manifest = dict[str, Any]
 NO_CLUSTER = "e2e: no reachable cluster"
+NOTES = pytest.StashKey[list[str]]()
+"""What the run did to the cluster beyond its own objects, for the terminal summary."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,12 +90,12 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def crds(cluster: Kubectl) -> Iterator[bool]:
+def crds(request: pytest.FixtureRequest, cluster: Kubectl) -> Iterator[bool]:
     """This checkout's CRDs, applied and Established; True when this run created them."""
     created = install_crds(cluster)
     yield created
     if created:
-        remove_crds_if_unused(cluster)
+        request.config.stash.setdefault(NOTES, []).append(remove_crds_if_unused(cluster))
 
 
 @pytest.fixture(scope="session")
@@ -200,3 +202,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     running = getattr(item, "funcargs", {}).get("operator")
     if report.failed and call.when == "call" and running is not None:
         report.sections.append(("operator log (last lines)", running.logs()))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for note in config.stash.get(NOTES, []):
+        terminalreporter.write_line(f"e2e: {note}")

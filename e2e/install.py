@@ -133,26 +133,20 @@ def install_operator(k: Kubectl, image: str | None, env: dict[str, str]) -> Inst
             "e2e --in-cluster installs its own: remove it first (kubectl delete -k deploy/default)"
         )
     docs = with_overrides(render("deploy/default"), image, env)
-    installed = Installed(
-        k,
-        [
-            Ref.of(d)
-            for d in docs
-            if not Ref.of(d).exists(k) and d["kind"] != "CustomResourceDefinition"
-        ],
-    )
-    k.apply(*docs)
+    new = [d for d in docs if d["kind"] != "CustomResourceDefinition" and not Ref.of(d).exists(k)]
+    installed = Installed(k, [Ref.of(d) for d in new])
     try:
+        k.apply(*docs)
         k.in_namespace(OPERATOR_NAMESPACE).run(
             "rollout", "status", f"deployment/{OPERATOR_NAME}", "--timeout=180s", timeout=200
         )
     except KubectlFailed as exc:
-        image_in_use = _operator_image(docs)
         installed.remove()
+        image_in_use = _operator_image(docs)
         raise RuntimeError(
-            f"the operator Deployment did not become ready ({exc}); is {image_in_use} in the "
-            f"cluster? kind: `kind load docker-image {image_in_use}`; k3d: "
-            f"`k3d image import {image_in_use}`; or pass --operator-image"
+            f"installing the operator failed ({exc}); if its pod never became ready, is "
+            f"{image_in_use} in the cluster? kind: `kind load docker-image {image_in_use}`; "
+            f"k3d: `k3d image import {image_in_use}`; or pass --operator-image"
         ) from exc
     return installed
 
