@@ -129,6 +129,10 @@ class _Stopped(PodHandle):
 
 
 async def main(port: int, serve: bool, pytest_args: list[str]) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the operator processes this kubelet started stop too.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     with tempfile.TemporaryDirectory(prefix="tierwise-e2e-") as tmp:
         kubelet = OperatorPodKubelet(Path(tmp))
         async with Cluster.start(port=port or None, nodes=(NODE,), kubelet=kubelet) as cluster:
@@ -162,5 +166,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         sys.exit(asyncio.run(main(args.port, args.serve, args.pytest_args)))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit(130)
