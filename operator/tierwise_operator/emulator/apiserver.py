@@ -67,10 +67,10 @@ class ApiServer:
         obj = admission.prepare_create(rtype, body, _ns(rtype, namespace))
         meta = obj["metadata"]
         if rtype.namespaced:
-            namespace = self.store.get(self.registry.lookup("namespaces"), None, meta["namespace"])
-            if namespace is None:
+            holder = self.store.get(self.registry.lookup("namespaces"), None, meta["namespace"])
+            if holder is None:
                 raise errors.namespace_not_found(meta["namespace"])
-            if namespace["metadata"].get("deletionTimestamp"):
+            if holder["metadata"].get("deletionTimestamp"):
                 raise errors.namespace_terminating(rtype, meta["name"], meta["namespace"])
         if self.store.get(rtype, meta.get("namespace"), meta["name"]) is not None:
             raise errors.already_exists(rtype, meta["name"])
@@ -262,18 +262,19 @@ class ApiServer:
             meta["deletionTimestamp"] = admission.now()
             namespace["status"] = {**(namespace.get("status") or {}), "phase": "Terminating"}
             namespace = self.store.put(self.registry.lookup("namespaces"), namespace)
-        for rtype, obj in self._namespace_contents(name):
+        for rtype, obj in self._namespace_contents(name).values():
             if not obj["metadata"].get("deletionTimestamp"):
                 self.delete(rtype, name, obj["metadata"]["name"])
         return self._finish_namespace(name) or namespace
 
-    def _namespace_contents(self, namespace: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+    def _namespace_contents(self, namespace: str) -> dict[str, tuple[ResourceType, dict[str, Any]]]:
+        """Every object in the namespace by uid (versions of one kind share their objects)."""
         found: dict[str, tuple[ResourceType, dict[str, Any]]] = {}
         for rtype in self.registry:
             if rtype.namespaced:
                 for obj in self.store.items(rtype, namespace):
                     found.setdefault(obj["metadata"]["uid"], (rtype, obj))
-        return list(found.values())
+        return found
 
     def _finish_namespace(self, name: str) -> dict[str, Any] | None:
         """Remove a Terminating namespace once nothing is left in it."""
