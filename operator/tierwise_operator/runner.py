@@ -74,7 +74,13 @@ def registry_for(
         lambda: make_state(settings, server=server, metrics=metrics, clock=clock, source=source),
         float(settings.replan_interval),
     )
-    if server is not None and login:
+    if not login:
+        return registry
+    if server is None:
+        # Only kopf's default registry carries its fallback login handlers; a fresh
+        # OperatorRegistry has none, so log in as kopf would: in-cluster, else the kubeconfig.
+        kopf.on.login(registry=registry, id="login_via_client")(kopf.login_via_client)
+    else:
 
         @kopf.on.login(registry=registry)
         def login(**_: object) -> kopf.ConnectionInfo:

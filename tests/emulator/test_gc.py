@@ -89,3 +89,32 @@ async def test_deleting_a_namespace_deletes_its_objects(client: Client) -> None:
     await client.delete("namespaces", "team", None)
     await client.wait_gone("namespaces", "team", None)
     assert await client.list("configmaps", "team") == []
+
+
+async def test_a_namespace_stays_terminating_until_finalizers_let_its_objects_go(
+    client: Client,
+) -> None:
+    await client.create("namespaces", {"metadata": {"name": "team"}})
+    held = {**configmap("held"), "metadata": {"name": "held", "finalizers": ["example.com/x"]}}
+    await client.create("configmaps", held, namespace="team")
+    await client.create("configmaps", configmap("free"), namespace="team")
+    await client.delete("namespaces", "team", None)
+    namespace = await client.get("namespaces", "team", None)
+    assert namespace["status"]["phase"] == "Terminating"
+    assert namespace["metadata"]["deletionTimestamp"]
+    left = await client.list("configmaps", "team")
+    assert [c["metadata"]["name"] for c in left] == ["held"]
+    assert left[0]["metadata"]["deletionTimestamp"]
+    await client.patch("configmaps", "held", {"metadata": {"finalizers": None}}, "team")
+    await client.wait_gone("namespaces", "team", None)
+
+
+async def test_nothing_can_be_created_in_a_terminating_namespace(client: Client) -> None:
+    await client.create("namespaces", {"metadata": {"name": "team"}})
+    held = {**configmap("held"), "metadata": {"name": "held", "finalizers": ["example.com/x"]}}
+    await client.create("configmaps", held, namespace="team")
+    await client.delete("namespaces", "team", None)
+    with pytest.raises(ClientError) as info:
+        await client.create("configmaps", configmap("late"), namespace="team")
+    assert info.value.status == 403
+    assert "because it is being terminated" in info.value.body["message"]

@@ -129,6 +129,35 @@ async def test_kubectl_shows_validation_errors(kubeconfig: Path) -> None:
     assert 'The InferenceModel "no-budget" is invalid: spec.accuracyBudget: Required value' in err
 
 
+async def test_kubectl_server_dry_run_validates_and_stores_nothing(
+    kubeconfig: Path, client: Client
+) -> None:
+    bad = str(INVALID_SAMPLES / "replicas-min-above-max.yaml")
+    code, _, err = await kubectl(kubeconfig, "apply", "--dry-run=server", "-f", bad, check=False)
+    assert code == 1 and "spec.replicas: Invalid value" in err
+    good = str(SAMPLES / "ticket-embedder.yaml")
+    _, out, _ = await kubectl(kubeconfig, "apply", "--dry-run=server", "-f", good)
+    assert "inferencemodel.tierwise.dev/ticket-embedder created (server dry run)" in out
+    assert await client.list("inferencemodels", "default") == []
+
+
+async def test_kubectl_apply_k_deploy_default_installs_every_object(
+    kubeconfig: Path, client: Client
+) -> None:
+    # RBAC objects are stored (not enforced), so the whole install applies.
+    _, out, _ = await kubectl(kubeconfig, "apply", "-k", str(SAMPLES.parent / "default"))
+    for created in (
+        "namespace/tierwise-system",
+        "serviceaccount/tierwise-operator",
+        "clusterrole.rbac.authorization.k8s.io/tierwise-operator",
+        "clusterrolebinding.rbac.authorization.k8s.io/tierwise-operator",
+        "deployment.apps/tierwise-operator",
+    ):
+        assert f"{created} created" in out
+    role = await client.get("clusterroles", "tierwise-operator", None)
+    assert all("secrets" not in rule["resources"] for rule in role["rules"])
+
+
 async def test_kubectl_describe_lists_the_events_of_an_object(
     kubeconfig: Path, client: Client
 ) -> None:

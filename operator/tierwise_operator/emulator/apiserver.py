@@ -62,18 +62,21 @@ class ApiServer:
         *,
         manager: str = "",
         strict: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         obj = admission.prepare_create(rtype, body, _ns(rtype, namespace))
         meta = obj["metadata"]
-        if rtype.namespaced and not self.store.get(
-            self.registry.lookup("namespaces"), None, meta["namespace"]
-        ):
-            raise errors.namespace_not_found(meta["namespace"])
+        if rtype.namespaced:
+            holder = self.store.get(self.registry.lookup("namespaces"), None, meta["namespace"])
+            if holder is None:
+                raise errors.namespace_not_found(meta["namespace"])
+            if holder["metadata"].get("deletionTimestamp"):
+                raise errors.namespace_terminating(rtype, meta["name"], meta["namespace"])
         if self.store.get(rtype, meta.get("namespace"), meta["name"]) is not None:
             raise errors.already_exists(rtype, meta["name"])
         if rtype.plural in _INITIAL_STATUS and not rtype.group:
             obj["status"] = copy.deepcopy(_INITIAL_STATUS[rtype.plural])
-        return self._commit(rtype, None, obj, manager=manager, strict=strict)
+        return self._commit(rtype, None, obj, manager=manager, strict=strict, dry_run=dry_run)
 
     def update(
         self,
@@ -85,13 +88,16 @@ class ApiServer:
         subresource: str | None = None,
         manager: str = "",
         strict: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Replace an object (PUT), or only its status through `subresource="status"`."""
         old = self.get(rtype, namespace, name)
         if isinstance(body, dict) and (body.get("metadata") or {}).get("name", name) != name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
         new = admission.prepare_update(rtype, old, body, subresource)
-        return self._commit(rtype, old, new, manager=manager, strict=strict, sub=subresource)
+        return self._commit(
+            rtype, old, new, manager=manager, strict=strict, sub=subresource, dry_run=dry_run
+        )
 
     def patch(
         self,
@@ -105,15 +111,19 @@ class ApiServer:
         manager: str = "",
         force: bool = False,
         strict: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         if patch_type == patching.APPLY:
             return self._apply(
-                rtype, namespace, name, body, subresource=subresource, manager=manager, force=force
-            )
+                rtype, namespace, name, body, subresource=subresource, manager=manager,
+                force=force, dry_run=dry_run,
+            )  # fmt: skip
         old = self.get(rtype, namespace, name)
         patched = self._patched(rtype, old, patch_type, body)
         new = admission.prepare_update(rtype, old, patched, subresource)
-        return self._commit(rtype, old, new, manager=manager, strict=strict, sub=subresource)
+        return self._commit(
+            rtype, old, new, manager=manager, strict=strict, sub=subresource, dry_run=dry_run
+        )
 
     def _patched(self, rtype: ResourceType, old: dict[str, Any], kind: str, body: Any) -> Any:
         try:
@@ -137,6 +147,7 @@ class ApiServer:
         subresource: str | None,
         manager: str,
         force: bool,
+        dry_run: bool,
     ) -> dict[str, Any]:
         if not manager:
             raise errors.bad_request("PATCH with an apply patch requires a fieldManager")
@@ -152,9 +163,11 @@ class ApiServer:
         except apply.ApplyConflict as exc:
             raise errors.apply_conflict(rtype, name, exc.conflicts) from exc
         if old is None:
-            return self.create(rtype, merged, namespace, manager="")
+            return self.create(rtype, merged, namespace, manager="", dry_run=dry_run)
         new = admission.prepare_update(rtype, old, merged, subresource)
-        return self._commit(rtype, old, new, manager="", strict=False, sub=subresource)
+        return self._commit(
+            rtype, old, new, manager="", strict=False, sub=subresource, dry_run=dry_run
+        )
 
     def _commit(
         self,
@@ -165,8 +178,12 @@ class ApiServer:
         manager: str,
         strict: bool,
         sub: str | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """Validate, record ownership and store one write (manager "" means: already recorded)."""
+        """Validate, record ownership and store one write (manager "" means: already recorded).
+
+        A dry run stops before the store: validated and answered, changing nothing.
+        """
         if rtype.custom and rtype.schema is not None:
             new, problems, _ = validation.admit(new, rtype.schema, strict=strict)
             if problems:
@@ -175,6 +192,8 @@ class ApiServer:
             self._admit_crd(rtype, new)
         if manager:
             apply.record_update(old, new, manager, shape_of(rtype), sub or "")
+        if dry_run:
+            return new
         meta = new["metadata"]
         if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.store.put(rtype, new)
@@ -203,8 +222,8 @@ class ApiServer:
                 raise errors.conflict(rtype, name)
         if propagation == "Orphan" or (propagation is None and rtype.plural == "jobs"):
             self.orphaned.add(meta["uid"])  # batch/v1 Jobs orphan their pods by default
-        if rtype.plural == "namespaces":
-            self._empty_namespace(name)
+        if rtype.plural == "namespaces" and not rtype.group:
+            return self._terminate_namespace(obj)
         if meta.get("deletionTimestamp") and grace_period != 0:
             return obj
         if meta.get("finalizers") or _graceful_pod(rtype, obj, grace_period):
@@ -229,13 +248,43 @@ class ApiServer:
         removed = self.store.remove(rtype, meta.get("namespace"), meta["name"])
         if rtype.group == CRD_GROUP:
             self._unregister_crd(removed)
+        if rtype.namespaced:
+            self._finish_namespace(meta["namespace"])
         return removed
 
-    def _empty_namespace(self, namespace: str) -> None:
+    # -- namespaces (the namespace controller's part, done synchronously)
+
+    def _terminate_namespace(self, namespace: dict[str, Any]) -> dict[str, Any]:
+        """Mark it Terminating and delete what it holds; finalizers and graceful pods keep
+        their objects, and the namespace, until they are gone."""
+        meta, name = namespace["metadata"], namespace["metadata"]["name"]
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = admission.now()
+            namespace["status"] = {**(namespace.get("status") or {}), "phase": "Terminating"}
+            namespace = self.store.put(self.registry.lookup("namespaces"), namespace)
+        for rtype, obj in self._namespace_contents(name).values():
+            if not obj["metadata"].get("deletionTimestamp"):
+                self.delete(rtype, name, obj["metadata"]["name"])
+        return self._finish_namespace(name) or namespace
+
+    def _namespace_contents(self, namespace: str) -> dict[str, tuple[ResourceType, dict[str, Any]]]:
+        """Every object in the namespace by uid (versions of one kind share their objects)."""
+        found: dict[str, tuple[ResourceType, dict[str, Any]]] = {}
         for rtype in self.registry:
             if rtype.namespaced:
                 for obj in self.store.items(rtype, namespace):
-                    self._remove(rtype, obj)
+                    found.setdefault(obj["metadata"]["uid"], (rtype, obj))
+        return found
+
+    def _finish_namespace(self, name: str) -> dict[str, Any] | None:
+        """Remove a Terminating namespace once nothing is left in it."""
+        namespaces = self.registry.lookup("namespaces")
+        namespace = self.store.get(namespaces, None, name)
+        if namespace is None or not namespace["metadata"].get("deletionTimestamp"):
+            return None
+        if any(self.store.peek(t, name) for t in self.registry if t.namespaced):
+            return None
+        return self.store.remove(namespaces, None, name)
 
     # -- CustomResourceDefinitions
 

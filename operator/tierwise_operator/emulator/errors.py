@@ -36,6 +36,18 @@ def namespace_not_found(namespace: str) -> ApiError:
     )
 
 
+def namespace_terminating(rtype: ResourceType, name: str, namespace: str) -> ApiError:
+    """403, as the NamespaceLifecycle admission answers a create in a Terminating namespace."""
+    why = f"unable to create new content in namespace {namespace} because it is being terminated"
+    cause = {"reason": "NamespaceTerminating", "message": why, "field": "metadata.namespace"}
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{rtype.qualified} "{name}" is forbidden: {why}',
+        _details(rtype, name, causes=[cause]),
+    )
+
+
 def unknown_resource(path: str) -> ApiError:
     return ApiError(
         404, "NotFound", "the server could not find the requested resource", {"path": path}

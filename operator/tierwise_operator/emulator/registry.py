@@ -177,6 +177,16 @@ BUILTINS: tuple[ResourceType, ...] = (
         ),
     ),
     _builtin("coordination.k8s.io/v1", "leases", "Lease"),
+    # RBAC objects are stored and served (`kubectl apply -k deploy/default` works), not enforced.
+    _builtin("rbac.authorization.k8s.io/v1", "roles", "Role"),
+    _builtin("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+    _builtin("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", namespaced=False),
+    _builtin(
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        namespaced=False,
+    ),
     _builtin(
         "apiextensions.k8s.io/v1",
         "customresourcedefinitions",

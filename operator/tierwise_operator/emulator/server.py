@@ -175,13 +175,13 @@ class Emulator(KubernetesScaffold):
             )
             return _reply(200, self._list_body(request, rtype, items))
         if method == "POST":
-            _refuse_dry_run(params)
             obj = self.api.create(
                 rtype,
                 _body(request),
                 target.namespace,
                 manager=_manager(request),
                 strict=_strict(params),
+                dry_run=_dry_run(params),
             )
             return _reply(201, obj)
         if method == "DELETE":
@@ -217,7 +217,6 @@ class Emulator(KubernetesScaffold):
                     ),
                 )
             return _reply(200, obj)
-        _refuse_dry_run(params)
         if method == "PUT":
             obj = self.api.update(
                 rtype,
@@ -227,11 +226,13 @@ class Emulator(KubernetesScaffold):
                 subresource=sub,
                 manager=_manager(request),
                 strict=_strict(params),
+                dry_run=_dry_run(params),
             )
             return _reply(200, obj)
         if method == "PATCH":
             return self._patch(request, rtype, target, params)
         if method == "DELETE":
+            _refuse_dry_run(params)
             return _reply(200, self.api.delete(rtype, namespace, name, **_delete_options(request)))
         raise errors.method_not_allowed(f"{method} is not supported on an object")
 
@@ -255,6 +256,7 @@ class Emulator(KubernetesScaffold):
             manager=_manager(request, kind == patching.APPLY),
             force=params.get("force") == "true",
             strict=_strict(params),
+            dry_run=_dry_run(params),
         )
         return _reply(200 if existed else 201, obj)
 
@@ -312,9 +314,19 @@ def _strict(params: dict[str, str]) -> bool:
     return params.get("fieldValidation", "").lower() == "strict"
 
 
+def _dry_run(params: dict[str, str]) -> bool:
+    """`dryRun=All` validates a write and stores nothing; All is the only value the API knows."""
+    value = params.get("dryRun")
+    if value in (None, ""):
+        return False
+    if value != "All":
+        raise errors.bad_request(f'unsupported dryRun value "{value}": only "All" is supported')
+    return True
+
+
 def _refuse_dry_run(params: dict[str, str]) -> None:
     if params.get("dryRun"):
-        raise errors.bad_request("dryRun is not supported by the tierwise API emulator")
+        raise errors.bad_request("dryRun is not supported by the tierwise API emulator on DELETE")
 
 
 def _delete_options(request: Request) -> dict[str, Any]:
