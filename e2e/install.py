@@ -96,7 +96,7 @@ def remove_crds_if_unused(k: Kubectl) -> str:
 
 def delete_models(k: Kubectl) -> None:
     """Delete the namespace's InferenceModels while the operator still runs: kopf holds each
-    with a finalizer (the re-plan timer needs one) that only the operator removes."""
+    with a finalizer another controller left (tierwise itself adds none)."""
     k.run("delete", "inferencemodels", "--all", "--timeout=120s", timeout=150)
 
 

@@ -159,7 +159,7 @@ def build_registry(state_factory: Any, replan_seconds: float) -> kopf.OperatorRe
     registry = kopf.OperatorRegistry()
     _register_lifecycle(registry, state_factory, replan_seconds)
     _register_indices(registry)
-    _register_models(registry, replan_seconds)
+    _register_models(registry)
     _register_children(registry)
     _register_tiers(registry)
     return registry
@@ -179,7 +179,7 @@ def _register_lifecycle(
         settings.posting.level = logging.WARNING  # our own Events say what happened
         state: OperatorState = state_factory()
         memo.state = state
-        await state.start_collector(replan_seconds)
+        await state.start_collector(replan_seconds, after=replan_all)
 
     @kopf.on.cleanup(registry=registry, id="cleanup")
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -220,22 +220,41 @@ def _register_indices(registry: kopf.OperatorRegistry) -> None:
         return {(namespace, name): body}
 
 
-def _register_models(registry: kopf.OperatorRegistry, replan_seconds: float) -> None:
+def _remember_indices(state: OperatorState, kwargs: Mapping[str, Any]) -> None:
+    """Keep kopf's (live) indices, so the periodic re-plan can read them outside a handler."""
+    if state.indices is None:
+        state.indices = {k: v for k, v in kwargs.items() if k.endswith("_idx")}
+
+
+async def replan_all(state: OperatorState) -> None:
+    """Re-plan every model from the latest metrics: the periodic half of the control loop.
+
+    One loop for all models rather than a kopf timer per model, because kopf
+    puts a finalizer on every object a timer watches: deleting a model (or its
+    namespace) would then hang whenever the operator is not running.
+    """
+    if state.indices is None:
+        return  # no model seen yet
+    for store in list(state.indices["model_idx"].values()):
+        for body in list(store):
+            try:
+                await run_reconcile(state, body, state.indices, trigger="timer")
+            except kopf.TemporaryError as exc:
+                log.warning(
+                    "re-plan of %s/%s postponed: %s",
+                    body["metadata"]["namespace"],
+                    body["metadata"]["name"],
+                    exc,
+                )
+
+
+def _register_models(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.create(*MODELS, registry=registry, id="model_changed")
     @kopf.on.update(*MODELS, registry=registry, id="model_changed")
     @kopf.on.resume(*MODELS, registry=registry, id="model_changed")
     async def model_changed(body: Any, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
+        _remember_indices(memo.state, kwargs)
         await run_reconcile(memo.state, body, kwargs, trigger=str(reason))
-
-    @kopf.timer(
-        *MODELS,
-        interval=replan_seconds,
-        initial_delay=replan_seconds,
-        registry=registry,
-        id="replan",
-    )
-    async def replan(body: Any, memo: kopf.Memo, **kwargs: Any) -> None:
-        await run_reconcile(memo.state, body, kwargs, trigger="timer")
 
     @kopf.on.delete(*MODELS, optional=True, registry=registry, id="model_deleted")
     def model_deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
@@ -249,6 +268,7 @@ async def _wake_owner(body: Any, memo: kopf.Memo, kind: str, kwargs: dict[str, A
     key = (kind, meta["namespace"], meta["name"])
     digest = _child_digest(body)
     state: OperatorState = memo.state
+    _remember_indices(state, kwargs)
     if state.child_digests.get(key) == digest:
         return
     state.child_digests[key] = digest

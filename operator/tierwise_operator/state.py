@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -61,15 +61,20 @@ class OperatorState:
     child_digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """Last seen state of each child (kind, namespace, name), to wake owners on real changes."""
 
+    indices: dict[str, Any] | None = None
+    """kopf's indices, kept by the first handler that sees them (they stay live)."""
     _collector: asyncio.Task[None] | None = None
 
     def lock(self, key: ModelKey) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
 
-    async def start_collector(self, interval: float) -> None:
-        """Collect once now, so the first plans see the cluster, then refresh in the background."""
+    async def start_collector(
+        self, interval: float, after: Callable[[OperatorState], Awaitable[None]] | None = None
+    ) -> None:
+        """Collect once now, so the first plans see the cluster, then every `interval`,
+        calling `after(state)` (the re-plan of every model) after each collection."""
         await self._collect_once()
-        self._collector = asyncio.create_task(self._collect_forever(interval))
+        self._collector = asyncio.create_task(self._collect_forever(interval, after))
 
     async def stop(self) -> None:
         if self._collector is not None:
@@ -81,10 +86,17 @@ class OperatorState:
         """Collect at once (a TierClass changed), between the regular rounds."""
         await self._collect_once()
 
-    async def _collect_forever(self, interval: float) -> None:
+    async def _collect_forever(
+        self, interval: float, after: Callable[[OperatorState], Awaitable[None]] | None
+    ) -> None:
         while True:
             await asyncio.sleep(interval)
             await self._collect_once()
+            if after is not None:
+                try:
+                    await after(self)
+                except Exception:  # the loop must outlive any one round's failure
+                    log.exception("periodic re-plan failed; trying again next round")
 
     async def _collect_once(self) -> None:
         try:

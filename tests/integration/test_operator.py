@@ -56,6 +56,8 @@ async def test_create_profiles_then_serves_at_the_planned_precision(env: Env) ->
         assert condition(model, "MetricsAvailable")["status"] == "True"
         assert condition(model, "AccuracyWithinBudget")["status"] == "True"
         assert status["observedGeneration"] == model["metadata"]["generation"]
+        # No finalizer: deleting a model never waits for the operator to be running.
+        assert not model["metadata"].get("finalizers")
         deployment = await _deployment(env)
         assert deployment is not None
         assert _arg(deployment, "--precision") == status["precision"]
