@@ -95,8 +95,8 @@ def remove_crds_if_unused(k: Kubectl) -> str:
 
 
 def delete_models(k: Kubectl) -> None:
-    """Delete the namespace's InferenceModels while the operator still runs: kopf holds each
-    with a finalizer another controller left (tierwise itself adds none)."""
+    """Delete the namespace's InferenceModels while the operator still runs, so it sees them
+    go (tierwise adds no finalizer; another controller might)."""
     k.run("delete", "inferencemodels", "--all", "--timeout=120s", timeout=150)
 
 
