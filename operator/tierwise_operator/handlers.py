@@ -132,11 +132,10 @@ async def _execute(state: OperatorState, body: Mapping[str, Any], actions: Actio
         await state.kube.delete(kind, name, meta["namespace"])
     await state.kube.patch_status(INFERENCE_MODELS, meta["name"], meta["namespace"], actions.status)
     for event in actions.events:
-        kopf.event(
-            _kopf_body(body),
-            type=event.type,
-            reason=event.reason,
-            message=event.message[:1024],
+        # Posted through our own client: the periodic re-plan runs outside kopf's handler
+        # context, where kopf.event has no queue to post to.
+        await state.kube.post_event(
+            dict(body), event.type, event.reason, event.message, state.settings.field_manager
         )
     plan = actions.plan
     if plan is not None and plan.changed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -44,6 +45,7 @@ CONFIGMAPS = Kind("", "v1", "configmaps", True)
 NODES = Kind("", "v1", "nodes", False)
 INFERENCE_MODELS = Kind("tierwise.dev", "v1alpha1", "inferencemodels", True)
 TIER_CLASSES = Kind("tierwise.dev", "v1alpha1", "tierclasses", False)
+EVENTS = Kind("", "v1", "events", True)
 
 _BY_KIND = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
@@ -136,6 +138,36 @@ class Kube:
                 return False
             raise
         return True
+
+    async def post_event(
+        self, regarding: Manifest, type_: str, reason: str, message: str, component: str
+    ) -> None:
+        """A core/v1 Event about `regarding`, as `kubectl describe` shows them."""
+        meta = regarding["metadata"]
+        namespace = meta.get("namespace") or "default"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": regarding.get("apiVersion"),
+                "kind": regarding.get("kind"),
+                "name": meta["name"],
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._run("POST", EVENTS.path(namespace), event)
 
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Manifest | None:
         try:
