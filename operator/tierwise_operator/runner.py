@@ -28,6 +28,7 @@ def planner_settings(settings: Settings) -> PlannerSettings:
         switch_margin=Decimal(str(float(settings.savings_margin))),
         min_dwell=timedelta(seconds=float(settings.tier_dwell)),
         scale_down_window=timedelta(seconds=float(settings.scale_down_stabilization)),
+        breach_settle=timedelta(seconds=float(settings.metrics_window)),
     )
 
 

@@ -3,6 +3,7 @@ stabilisation window for scale-down; a broken plan moves at once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from tierwise_operator.api import TierClass
@@ -138,3 +139,20 @@ def test_oscillating_traffic_flips_a_marginless_plan_only_after_the_dwell() -> N
     assert (at(0, 190).precision, at(2, 210).precision, at(4, 190).precision) == ("fp16",) * 3
     assert at(16, 210).change is ChangeKind.RE_PRECISION
     assert at(18, 190).change is ChangeKind.KEPT  # int8 just moved in: its dwell starts anew
+
+
+def test_one_breach_measurement_adds_one_replica_however_often_it_is_replanned(
+    three_tiers: list[TierClass],
+) -> None:
+    """The same slow p99 seen by many re-plans in a row must not ramp replicas each time:
+    it is answered again only once measured after the last scale had time to show."""
+    slow = snapshot(metrics(40, p99="150ms"))
+    m = running(EMBED, decide(EMBED, three_tiers, NOW, snapshot=slow, current=on("int8/cpu")))
+    for seconds in (1, 2, 5, 10):
+        plan = decide(m, three_tiers, NOW + timedelta(seconds=seconds), snapshot=slow)
+        m = running(m, plan)
+    assert plan.replicas == 2 and plan.change is ChangeKind.KEPT
+    settled = NOW + timedelta(minutes=6)
+    later_slow = snapshot(metrics(40, p99="150ms", at=settled), at=settled)
+    again = decide(m, three_tiers, settled, snapshot=later_slow)
+    assert (again.change, again.replicas) == (ChangeKind.SCALE_UP, 3)

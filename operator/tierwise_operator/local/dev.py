@@ -37,12 +37,17 @@ from .prometheus_server import PrometheusServer, ScrapeTarget
 
 NAMESPACE = "default"
 APPLY_ORDER = ("TierClass", "ConfigMap", "InferenceModel")
+TRAFFIC_RISE = 150
+"""Requests/s the demo's traffic step plans for: enough for a second replica, few enough
+for a laptop's cores to run them all."""
 MODEL = "ticket-embedder"
 DEV_SETTINGS = {
     "TIERWISE_REPLAN_INTERVAL": "2s",
     "TIERWISE_METRICS_WINDOW": "20s",
-    "TIERWISE_TIER_DWELL": "0s",
-    "TIERWISE_SCALE_DOWN_STABILIZATION": "20s",
+    # Moves that fix a broken constraint (memory pressure) happen at once; moves that
+    # only save money wait, as in production, so the demo shows no flapping.
+    "TIERWISE_TIER_DWELL": "10m",
+    "TIERWISE_SCALE_DOWN_STABILIZATION": "60s",
     # Local mode trades the precision of the figures for a profile in about a minute.
     "TIERWISE_PROFILE_ARGS": "--eval-limit 32 --repeats 30 --warmup 2 --time-budget 1 "
     "--batch-sizes 1,8",

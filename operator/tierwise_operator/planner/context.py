@@ -14,7 +14,7 @@ from .candidates import CandidateKey, enumerate_candidates, missing_tiers
 from .capacity import TierPool
 from .evaluate import Demand, Evaluation, Stage, evaluate, size
 from .figures import FigureSource
-from .hysteresis import stabilise
+from .hysteresis import breach_to_answer, stabilise
 from .settings import PlannerSettings
 from .snapshot import CurrentPlan, MetricsSnapshot, Recommendation, model_key
 
@@ -60,6 +60,7 @@ def demand_for(
         rps=rps,
         observed_rps=observed,
         observed_p99_s=None if p99 is None else float(p99),
+        observed_at=metrics.observed_at if metrics else None,
         stale=any(age > settings.metrics_max_age for age in ages),
     )
 
@@ -123,7 +124,7 @@ def _keep_current(
         return evaluation, None, (Recommendation(now, evaluation.replicas),)
     needed = evaluation.replicas
     slo = model.spec.slo.latency_p99
-    breach = slo is not None and (demand.observed_p99_s or 0.0) > slo
+    breach = breach_to_answer(current, demand, None if slo is None else float(slo), settings)
     if breach and needed <= current.replicas:
         needed = current.replicas + 1  # the latency model under-predicts: add one, HPA-style
     scaling = stabilise(current, needed, now, settings)

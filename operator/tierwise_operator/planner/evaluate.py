@@ -41,6 +41,9 @@ class Demand:
     rps: float
     observed_rps: float | None = None
     observed_p99_s: float | None = None
+    observed_at: datetime | None = None
+    """When the observed figures were measured (a breach only counts once measured after
+    the last change had time to show)."""
     stale: bool = False
 
 

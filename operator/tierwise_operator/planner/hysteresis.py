@@ -19,6 +19,20 @@ def ranking(evaluation: Evaluation) -> tuple[Decimal, float, str]:
     return (evaluation.per_hour, -evaluation.headroom, str(evaluation.key))
 
 
+def breach_to_answer(
+    current: CurrentPlan, demand: Demand, slo_s: float | None, settings: PlannerSettings
+) -> bool:
+    """A measured p99 above the SLO, measured long enough after the last change to reflect it.
+
+    Without the settle time every reconcile would add a replica for the same breach.
+    """
+    if slo_s is None or demand.observed_p99_s is None or demand.observed_p99_s <= slo_s:
+        return False
+    if current.scaled_at is None or demand.observed_at is None:
+        return True
+    return demand.observed_at >= current.scaled_at + settings.breach_settle
+
+
 def switch_blocker(
     current: CurrentPlan,
     now: datetime,
@@ -30,7 +44,8 @@ def switch_blocker(
     answered by scaling, dwell time), or None."""
     if demand.stale:
         return explain.stale_metrics()
-    if slo_s is not None and demand.observed_p99_s is not None and demand.observed_p99_s > slo_s:
+    if breach_to_answer(current, demand, slo_s, settings):
+        assert demand.observed_p99_s is not None and slo_s is not None
         return explain.scaling_first(demand.observed_p99_s, slo_s)
     if current.tier_changed_at is not None:
         left = current.tier_changed_at + settings.min_dwell - now

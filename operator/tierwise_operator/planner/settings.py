@@ -17,6 +17,9 @@ class PlannerSettings:
     min_dwell: timedelta = timedelta(minutes=15)
     #: Scale down only to the highest recommendation inside this window (the HPA's default).
     scale_down_window: timedelta = timedelta(minutes=5)
+    #: After a scale or a switch, a measured latency breach is answered again only once
+    #: measured this long after it: the latency window still holds the old replicas' requests.
+    breach_settle: timedelta = timedelta(minutes=5)
     #: Observed metrics older than this are stale: no tier change is made on them.
     metrics_max_age: timedelta = timedelta(minutes=5)
     #: Fleet: use the exact MILP while it has at most this many placement variables.
