@@ -333,9 +333,9 @@ class Dev:
         self.say(model_table([moved]))
         self.exporter.pressure.clear()
         await self.cluster.client.patch(
-            "inferencemodels", MODEL, {"spec": {"traffic": {"targetRPS": 400}}}, NAMESPACE
+            "inferencemodels", MODEL, {"spec": {"traffic": {"targetRPS": TRAFFIC_RISE}}}, NAMESPACE
         )
-        self.say("  traffic floor raised to 400 requests/s (spec.traffic.targetRPS)")
+        self.say(f"  traffic floor raised to {TRAFFIC_RISE} requests/s (spec.traffic.targetRPS)")
         scaled = await self.until(
             lambda m: (
                 m["status"].get("replicas", 1) > moved["status"].get("replicas", 1)
