@@ -263,27 +263,25 @@ class Dev:
 
     async def wait_profiled(self) -> dict[str, Any]:
         self.step(2, "Profiling all-MiniLM-L6-v2 at every precision on the cpu and offload tiers")
-        last = ""
+        said: set[str] = set()
 
         async def progress(model: dict[str, Any]) -> None:
-            nonlocal last
+            lines = [condition(model, "Profiled").get("message", "")]
             log = self.kubelet.log_of(NAMESPACE, f"{MODEL}-profile-cpu")
-            line = ""
             if log is not None and log.exists():
-                lines = [
-                    x for x in log.read_text(errors="replace").splitlines() if x.startswith("[")
-                ]
-                line = lines[-1] if lines else ""
-            text = f"  {condition(model, 'Profiled').get('message', '')[:70]}  {line[:90]}"
-            if text != last:
-                self.say(text)
-                last = text
+                text = log.read_text(errors="replace")
+                lines += [x for x in text.splitlines() if x.startswith("[")]
+            for line in lines:
+                if line and line not in said:
+                    said.add(line)
+                    self.say(f"  {line[:150]}")
 
-        return await self.until(
-            lambda m: condition(m, "Profiled").get("status") == "True" and ready_replicas(m) > 0,
-            timeout=900,
-            tick=progress,
-        )
+        def settled(model: dict[str, Any]) -> bool:
+            profiled = condition(model, "Profiled").get("status") == "True"
+            infeasible = condition(model, "Ready").get("reason") == "NoFeasiblePlan"
+            return profiled and (ready_replicas(model) > 0 or infeasible)
+
+        return await self.until(settled, timeout=900, tick=progress)
 
     def show_plan(self, model: dict[str, Any]) -> None:
         self.step(3, "The plan (kubectl get inferencemodels)")
