@@ -120,6 +120,8 @@ class ProcessKubelet:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        # Written down so anyone (the tests, a person cleaning up) can find what ran.
+        (local.workdir / "pid").write_text(str(local.process.pid))
         local.handle.running(ready=False)
         probe = container.get("readinessProbe") if serving else None
         watcher = asyncio.create_task(self._probe(local, container, probe)) if probe else None
