@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tierwise validate -f deploy/samples
+	@bash scripts/system-deps.sh --optional
+	$(BIN)/tierwise dev
 
 check: $(STAMP) system-deps lint typecheck test
 
