@@ -64,17 +64,24 @@ def registry_for(
 ) -> kopf.OperatorRegistry:
     """The handlers for one run; with `server`, every client talks to that API server.
 
-    `login=False` leaves the login handler to the caller (the emulator's runner adds one).
+    Without `server` kopf logs in as the kubernetes client does (in-cluster, else the
+    kubeconfig). `login=False` leaves the login handler to the caller (the emulator's
+    runner adds one).
     """
     registry = build_registry(
         lambda: make_state(settings, server=server, metrics=metrics, clock=clock),
         float(settings.replan_interval),
     )
-    if server is not None and login:
+    if not login:
+        return registry
+    if server is None:
+        # A fresh OperatorRegistry has none of the fallback logins of kopf's default one.
+        kopf.on.login(registry=registry, id="login")(kopf.login_via_client)
+        return registry
 
-        @kopf.on.login(registry=registry)
-        def login(**_: object) -> kopf.ConnectionInfo:
-            return kopf.ConnectionInfo(server=server, insecure=True)
+    @kopf.on.login(registry=registry, id="login")
+    def login_to_server(**_: object) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=server, insecure=True)
 
     return registry
 
