@@ -175,6 +175,8 @@ class LoadConfig:
     """Watching before the first create (the first collection, the initial lists)."""
     sample_s: float = 0.2
     log_level: str = "INFO"
+    log: Path | None = None
+    """Where the operator's log goes (a temporary file when None)."""
 
 
 @dataclass
@@ -319,6 +321,7 @@ async def run_load(config: LoadConfig) -> Figures:
             cluster.store.listen(timeline)
             kubeconfig = cluster.write_kubeconfig(Path(tmp) / "kubeconfig")
             env = {"TIERWISE_REPLAN_INTERVAL": f"{config.replan_s:g}s"}
-            proc = OperatorProcess(kubeconfig, NAMESPACE, env, Path(tmp) / "operator.log")
+            log = config.log or Path(tmp) / "operator.log"
+            proc = OperatorProcess(kubeconfig, NAMESPACE, env, log)
             proc.command += ["--log-level", config.log_level]
             return await Run(config, cluster, proc, timeline).measure()
