@@ -5,6 +5,8 @@ fleet of InferenceModels created at once, when each got its Deployment, and the 
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import math
 import tempfile
 import time
@@ -64,9 +66,15 @@ def profile() -> dict[str, Any]:
     return {"model": model, "candidates": candidates}
 
 
+@functools.cache
+def _sample() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
+    return doc
+
+
 def model_manifest(index: int, inline_profile: dict[str, Any]) -> dict[str, Any]:
     """The sample ticket-embedder, renamed, with the profile inline."""
-    doc: dict[str, Any] = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
+    doc = copy.deepcopy(_sample())
     doc["metadata"] = {"name": f"embedder-{index:04d}", "namespace": NAMESPACE}
     doc["spec"]["profile"] = inline_profile
     return doc
@@ -157,14 +165,16 @@ class Timeline:
         else:
             self.settled.discard(name)
 
-    def latencies(self, reached: dict[str, float]) -> list[float]:
-        """Seconds from each model's create to `reached`, for the models that got there."""
-        return sorted(reached[n] - t for n, t in self.created.items() if n in reached)
+    def latencies(self, reached: dict[str, float], names: list[str]) -> list[float]:
+        """Seconds from create to `reached` of each of `names` that got there."""
+        return sorted(reached[n] - self.created[n] for n in names if n in reached)
 
 
 @dataclass(frozen=True)
 class LoadConfig:
     models: int = 500
+    probe: int = 20
+    """Of the models, how many are created one at a time before the others come in a burst."""
     replan_s: float = 30.0
     window_s: float = 30.0
     """The steady window after every model settled; at least one re-plan interval."""
@@ -198,6 +208,9 @@ class Figures:
     command: str
     startup_s: float
     create_s: float
+    """The burst's creates, client side."""
+    probe_latencies: list[float]
+    """create -> Deployment of the models created one at a time before the burst."""
     deploy_latencies: list[float]
     status_latencies: list[float]
     ready_latencies: list[float]
@@ -244,10 +257,16 @@ class Run:
             await asyncio.sleep(0.05)
         return check()
 
-    async def create_all(self) -> float:
-        """Create the fleet one after another, as fast as the API server takes them."""
-        inline = profile()
-        manifests = [model_manifest(i, inline) for i in range(self.config.models)]
+    async def probe(self, manifests: list[dict[str, Any]], deadline: float) -> None:
+        """Create models one at a time, each once the previous one has its Deployment:
+        the operator's reaction time with nothing queued."""
+        for manifest in manifests:
+            name = manifest["metadata"]["name"]
+            await self.cluster.client.create("inferencemodels", manifest, NAMESPACE)
+            await self.until(lambda n=name: n in self.timeline.deployed, deadline)
+
+    async def burst(self, manifests: list[dict[str, Any]]) -> float:
+        """Create models back to back, as fast as the API server takes them."""
         start = time.perf_counter()
         for manifest in manifests:
             await self.cluster.client.create("inferencemodels", manifest, NAMESPACE)
@@ -270,9 +289,13 @@ class Run:
             startup = time.perf_counter() - begin
             await asyncio.sleep(config.idle_s)
             self.mark("idle", rss)
+            inline = profile()
+            manifests = [model_manifest(i, inline) for i in range(n)]
+            probes, fleet = manifests[: config.probe], manifests[config.probe :]
+            deadline = time.perf_counter() + config.deadline_s
+            await self.probe(probes, deadline)
             first = time.perf_counter()
-            create_s = await self.create_all()
-            deadline = first + config.deadline_s
+            create_s = await self.burst(fleet)
             reconciled = await self.until(lambda: len(timeline.status) >= n, deadline)
             self.mark("reconciled", rss)
             window: dict[str, int] = {}
@@ -281,26 +304,32 @@ class Run:
                 self.mark("settled", rss)
                 window = await self.window()
                 self.mark("end", rss)
-            figures = self._figures(startup, create_s, first)
+            burst = [m["metadata"]["name"] for m in fleet]
+            probed = [m["metadata"]["name"] for m in probes]
+            figures = self._figures(startup, create_s, first, burst, probed)
             figures.reconciles = await proc.reconciles()
             figures.window_reconciles = window
             figures.rss_peak_sampled, figures.rss_hwm = rss.peak, proc.peak_rss()
         return figures
 
-    def _figures(self, startup: float, create_s: float, first: float) -> Figures:
-        timeline, n = self.timeline, self.config.models
+    def _figures(self, startup: float, create_s: float, first: float, burst: list[str],
+                 probed: list[str]) -> Figures:  # fmt: skip
+        timeline = self.timeline
         deployed = timeline.deployed
+        missing = sorted(set(timeline.created) - set(deployed))
+        last = max((deployed[b] for b in burst), default=first)
         return Figures(
             config=self.config,
             nodes=len(self.cluster.nodes),
             command=self.proc.shown(),
             startup_s=startup,
             create_s=create_s,
-            deploy_latencies=timeline.latencies(deployed),
-            status_latencies=timeline.latencies(timeline.status),
-            ready_latencies=timeline.latencies(timeline.ready),
-            missing=sorted(set(timeline.created) - set(deployed)),
-            all_deployed_s=max(deployed.values()) - first if len(deployed) >= n else None,
+            probe_latencies=timeline.latencies(deployed, probed),
+            deploy_latencies=timeline.latencies(deployed, burst),
+            status_latencies=timeline.latencies(timeline.status, burst),
+            ready_latencies=timeline.latencies(timeline.ready, burst),
+            missing=missing,
+            all_deployed_s=None if missing else last - first,
             marks=self.marks,
             writes=dict(timeline.writes),
             noop_writes=dict(timeline.noop_writes),

@@ -58,19 +58,20 @@ def test_models_carry_their_profile_inline_so_no_profile_job_runs(load: ModuleTy
 async def test_every_model_gets_a_deployment_from_the_operator_process(
     load: ModuleType, cli: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = load.LoadConfig(models=4, replan_s=2.0, window_s=2.0, deadline_s=60.0,
+    config = load.LoadConfig(models=5, probe=2, replan_s=2.0, window_s=3.0, deadline_s=60.0,
                              idle_s=0.5, pods_per_node=10)  # fmt: skip
     figures = await load.run_load(config)
     assert figures.missing == []
     assert figures.all_deployed_s is not None
-    assert len(figures.deploy_latencies) == len(figures.ready_latencies) == 4
-    assert all(0 < d < 60 for d in figures.deploy_latencies)
+    assert len(figures.probe_latencies) == 2
+    assert len(figures.deploy_latencies) == len(figures.ready_latencies) == 3
+    assert all(0 < d < 60 for d in figures.probe_latencies + figures.deploy_latencies)
     assert list(figures.marks) == ["idle", "reconciled", "settled", "end"]
     assert figures.marks["idle"].rss > 20 * MIB
     assert figures.rss_peak_sampled >= figures.marks["idle"].rss
-    assert figures.reconciles.count["create"] >= 4
-    assert figures.window_reconciles.get("timer", 0) >= 4  # a re-plan round in the window
-    assert figures.writes["deployments"] >= 4
+    assert figures.reconciles.count["create"] >= 5
+    assert figures.window_reconciles.get("timer", 0) >= 5  # a re-plan round in the window
+    assert figures.writes["deployments"] >= 5
     cli.report(figures)
     out = capsys.readouterr().out
     assert "create -> Deployment" in out and "operator CPU, steady window" in out
