@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,29 @@ def test_models_carry_their_profile_inline_so_no_profile_job_runs(load: ModuleTy
     assert model.name == "embedder-0007"
     assert model.spec.profile is not None
     assert len(model.spec.profile.candidates) == 15
+
+
+def _deployment(rv: str, time: str, replicas: int) -> dict[str, Any]:
+    fields = [{"manager": "tierwise", "operation": "Apply", "time": time}]
+    meta = {"name": "d", "resourceVersion": rv, "managedFields": fields}
+    return {"metadata": meta, "spec": {"replicas": replicas}}
+
+
+@pytest.mark.parametrize(
+    ("new", "noop"),
+    [
+        (_deployment("2", "2026-11-26T10:00:01Z", 1), True),  # an unchanged apply, re-stored
+        (_deployment("2", "2026-11-26T10:00:01Z", 2), False),
+    ],
+)
+def test_a_rewrite_that_changes_nothing_counts_as_noop(
+    load: ModuleType, new: dict[str, Any], noop: bool
+) -> None:
+    from tierwise_operator.emulator.storage import Event
+
+    old = _deployment("1", "2026-11-26T10:00:00Z", 1)
+    event = Event("MODIFIED", None, new, old)  # type: ignore[arg-type]
+    assert load._noop(event) is noop
 
 
 @pytest.mark.slow
