@@ -51,6 +51,7 @@ class OperatorMetrics:
             ["namespace", "name"], registry=r,
         )  # fmt: skip
         self._placements: dict[tuple[str, str], tuple[str, str]] = {}
+        self._placed: dict[tuple[str, str], int] = {}
 
     def observe_status(
         self, namespace: str, name: str, status: InferenceModelStatus, feasible: bool
@@ -65,17 +66,15 @@ class OperatorMetrics:
         if status.cost is not None:
             self.cost_per_hour.labels(namespace, name).set(float(status.cost.per_hour))
         if status.tier_class and status.precision:
-            self._placements[key] = (status.tier_class, str(status.precision))
-        self._recount()
+            self._place(key, (status.tier_class, str(status.precision)))
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted model's series."""
-        self._placements.pop((namespace, name), None)
+        self._place((namespace, name), None)
         for type_ in ALL_TYPES:
             self._remove(self.condition, namespace, name, type_)
         self._remove(self.feasible, namespace, name)
         self._remove(self.cost_per_hour, namespace, name)
-        self._recount()
 
     @staticmethod
     def _remove(gauge: Gauge, *labels: str) -> None:
@@ -84,10 +83,27 @@ class OperatorMetrics:
         except KeyError:
             return  # never set for this model
 
-    def _recount(self) -> None:
-        self.models.clear()
-        for tier, precision in self._placements.values():
-            self.models.labels(tier, precision).inc()
+    def _place(self, key: tuple[str, str], placement: tuple[str, str] | None) -> None:
+        """Move one model's count between placements (None: gone).
+
+        Only the two series it leaves and joins change: recounting every model on each
+        reconcile made a re-plan round quadratic in the number of models.
+        """
+        old = self._placements.pop(key, None)
+        if placement is not None:
+            self._placements[key] = placement
+        if old == placement:
+            return
+        if old is not None:
+            left = self._placed.pop(old) - 1
+            if left:
+                self._placed[old] = left
+                self.models.labels(*old).set(left)
+            else:
+                self.models.remove(*old)
+        if placement is not None:
+            self._placed[placement] = self._placed.get(placement, 0) + 1
+            self.models.labels(*placement).set(self._placed[placement])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

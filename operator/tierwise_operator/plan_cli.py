@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -21,7 +21,9 @@ from .api import InferenceModel, InvalidSpec, TierClass, format_validation_error
 from .manifests import load_resources
 from .planner import MetricsSnapshot, Plan
 from .planner.cost import money_text
-from .planner.fleet import FleetPlan, plan_fleet
+
+if TYPE_CHECKING:
+    from .planner.fleet import FleetPlan
 
 EXIT_OK, EXIT_INVALID, EXIT_INFEASIBLE = 0, 2, 3
 _R = TypeVar("_R", InferenceModel, TierClass)
@@ -66,6 +68,10 @@ def plan_from_snapshot(
     solver: str = "auto",
 ) -> FleetPlan:
     """Plan every model against one snapshot (None: no metrics, capacity elastic)."""
+    # Imported here: the exact solver loads scipy (~48 MB of RSS), and every `tierwise`
+    # command, the operator's `tierwise run` included, builds this subcommand's parser.
+    from .planner.fleet import plan_fleet  # noqa: PLC0415
+
     return plan_fleet(models, tiers, now, snapshot=snapshot, solver=solver)
 
 

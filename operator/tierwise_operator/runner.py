@@ -69,7 +69,9 @@ def registry_for(
 ) -> kopf.OperatorRegistry:
     """The handlers for one run; with `server`, every client talks to that API server.
 
-    `login=False` leaves the login handler to the caller (the emulator's runner adds one).
+    Without `server` kopf logs in as the kubernetes client does (in-cluster, else the
+    kubeconfig). `login=False` leaves the login handler to the caller (the emulator's
+    runner adds one).
     """
     registry = build_registry(
         lambda: make_state(settings, server=server, metrics=metrics, clock=clock, source=source),
@@ -78,14 +80,13 @@ def registry_for(
     if not login:
         return registry
     if server is None:
-        # Only kopf's default registry carries its fallback login handlers; a fresh
-        # OperatorRegistry has none, so log in as kopf would: in-cluster, else the kubeconfig.
+        # A fresh OperatorRegistry has none of the fallback logins of kopf's default one.
         kopf.on.login(registry=registry, id="login_via_client")(kopf.login_via_client)
-    else:
+        return registry
 
-        @kopf.on.login(registry=registry)
-        def login(**_: object) -> kopf.ConnectionInfo:
-            return kopf.ConnectionInfo(server=server, insecure=True)
+    @kopf.on.login(registry=registry, id="login")
+    def login_to_server(**_: object) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=server, insecure=True)
 
     return registry
 

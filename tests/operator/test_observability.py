@@ -57,3 +57,21 @@ async def test_health_is_503_until_ready_and_metrics_are_served() -> None:
         assert (await client.get("/healthz")).status == 200
         body = await (await client.get("/metrics")).text()
         assert "tierwise_operator_reconcile_duration_seconds" in body
+
+
+def test_models_by_placement_follow_moves_and_count_each_model_once() -> None:
+    metrics = OperatorMetrics()
+    cpu = {"tier_class": "cpu-large", "precision": "int8"}
+    gpu = {"tier_class": "gpu-h100", "precision": "fp16"}
+    on_gpu = _status(slo_met=True).model_copy(
+        update={"tier_class": "gpu-h100", "precision": Precision.FP16}
+    )
+    for name in ("a", "b", "a"):  # "a" reconciled twice on the same placement
+        metrics.observe_status("support", name, _status(slo_met=True), feasible=True)
+    assert _sample(metrics, "tierwise_operator_models", cpu) == 2
+    metrics.observe_status("support", "a", on_gpu, feasible=True)
+    assert _sample(metrics, "tierwise_operator_models", cpu) == 1
+    assert _sample(metrics, "tierwise_operator_models", gpu) == 1
+    metrics.observe_status("support", "b", on_gpu, feasible=True)
+    assert _sample(metrics, "tierwise_operator_models", cpu) is None
+    assert _sample(metrics, "tierwise_operator_models", gpu) == 2
