@@ -50,3 +50,14 @@ def test_api_doc_names_every_spec_field() -> None:
     text = (REPO / "docs" / "api.md").read_text()
     for field in ("latencyP99", "maxDegradation", "memoryPerNode", "perGiBHour", "tierClasses"):
         assert f"`{field}`" in text
+
+
+def test_operator_doc_lists_every_setting_and_is_generated() -> None:
+    from tierwise_operator.operatordoc import render_operator_doc
+    from tierwise_operator.settings import Settings
+
+    committed = (REPO / "docs" / "operator.md").read_text()
+    assert committed == render_operator_doc(), "run `tierwise docs`"
+    for field in Settings.__dataclass_fields__:
+        if field != "promql":
+            assert f"`TIERWISE_{field.upper()}`" in committed

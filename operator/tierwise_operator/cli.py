@@ -34,17 +34,22 @@ def _cmd_crds(args: argparse.Namespace) -> int:
 
 def _cmd_docs(args: argparse.Namespace) -> int:
     from .apidoc import render_api_doc
+    from .operatordoc import render_operator_doc
 
-    text = render_api_doc(Path(args.samples))
-    out = Path(args.out)
+    docs = {
+        Path(args.out): render_api_doc(Path(args.samples)),
+        Path(args.out).with_name("operator.md"): render_operator_doc(),
+    }
     if args.check:
-        if not out.exists() or out.read_text() != text:
-            print(f"{out} is out of date (run `tierwise docs`)", file=sys.stderr)
+        stale = [str(p) for p, text in docs.items() if not p.exists() or p.read_text() != text]
+        if stale:
+            print(f"out of date (run `tierwise docs`): {', '.join(stale)}", file=sys.stderr)
             return 1
         return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"wrote {out}")
+    for path, text in docs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 
@@ -167,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--check", action="store_true", help="fail if the files are out of date")
     crds.set_defaults(func=_cmd_crds)
 
-    docs = sub.add_parser("docs", help="write docs/api.md from the API models and samples")
+    docs = sub.add_parser(
+        "docs", help="write docs/api.md and docs/operator.md from the models and settings"
+    )
     docs.add_argument("--out", default="docs/api.md")
     docs.add_argument("--samples", default="deploy/samples")
     docs.add_argument("--check", action="store_true", help="fail if the file is out of date")

@@ -57,7 +57,8 @@ class Settings:
     metrics_window: Duration = field(default_factory=lambda: Duration.parse("5m"))
     #: A new plan must save more than this to replace a working one.
     savings_margin: Percentage = field(default_factory=lambda: Percentage.parse("10%"))
-    #: Least time between two tier changes of one model.
+    #: Least time between two changes of a model's candidate (variant, precision or tier);
+    #: a candidate that breaks a constraint is left at once.
     tier_dwell: Duration = field(default_factory=lambda: Duration.parse("15m"))
     #: How long lower traffic must persist before replicas scale down (like the HPA's).
     scale_down_stabilization: Duration = field(default_factory=lambda: Duration.parse("5m"))
@@ -74,8 +75,6 @@ class Settings:
     field_manager: str = "tierwise"
     #: Port the runtime serves on inside its pod.
     runtime_port: int = 8000
-    #: Port of the operator's liveness endpoint and /metrics.
-    operator_port: int = 8080
     #: PromQL templates.
     promql: PromQL = field(default_factory=PromQL)
 
