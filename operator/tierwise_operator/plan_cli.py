@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from .api import InferenceModel, InvalidSpec, TierClass, format_validation_error
+from .api import Duration, InferenceModel, InvalidSpec, TierClass, format_validation_error
 from .manifests import load_resources
-from .planner import MetricsSnapshot, Plan
+from .planner import MetricsSnapshot, ModelMetrics, Plan
 from .planner.cost import money_text
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .planner.fleet import FleetPlan
@@ -38,7 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tiers", action="append", default=[], help="TierClasses: file or directory, repeatable"
     )
-    parser.add_argument("--metrics", help="a MetricsSnapshot YAML (traffic, free capacity)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--metrics", help="a MetricsSnapshot YAML (traffic, free capacity)")
+    source.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="read live traffic (and p99) from this Prometheus with the operator's default "
+        "PromQL; node capacity is not known this way, so it is not checked",
+    )
+    parser.add_argument("--window", default="5m", help="rate window for --prometheus (e.g. 5m)")
     parser.add_argument("-o", "--output", choices=("table", "yaml", "json"), default="table")
     parser.add_argument("--now", help="plan as of this RFC 3339 time (default: now)")
     parser.add_argument("--solver", choices=SOLVERS, default="auto", help="fleet solver")
@@ -50,6 +59,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         models, tiers = load_inputs(args.filename, args.tiers)
         snapshot = load_snapshot(Path(args.metrics)) if args.metrics else None
         now = parse_now(args.now)
+        if args.prometheus:
+            snapshot = snapshot_from_prometheus(args.prometheus, models, now, args.window)
     except InvalidSpec as exc:
         for problem in exc.problems:
             print(problem, file=err)
@@ -58,6 +69,39 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     render = {"table": render_table, "json": render_json, "yaml": render_yaml}[args.output]
     out.write(render(fleet))
     return EXIT_OK if all(p.feasible for p in fleet.plans) else EXIT_INFEASIBLE
+
+
+def snapshot_from_prometheus(
+    url: str, models: Sequence[InferenceModel], now: datetime, window: str = "5m"
+) -> MetricsSnapshot:
+    """Observed traffic of each model from Prometheus; an unreachable one is invalid input."""
+    # Loaded only when asked for: prometheus-api-client pulls requests and dateparser.
+    from .metrics.prometheus import PrometheusSource  # noqa: PLC0415
+
+    try:
+        window = str(Duration.parse(window))
+    except ValueError as exc:
+        raise InvalidSpec([f"--window: {exc}"]) from exc
+    source = PrometheusSource(url, Settings().promql, window=window)
+    keys = [(m.metadata.namespace or "default", m.name) for m in models]
+    observation = source.collect(keys, now)
+    if observation.reason == "PrometheusUnreachable":
+        raise InvalidSpec([f"--prometheus: {observation.message}"])
+    return MetricsSnapshot(
+        taken_at=now,
+        models=[
+            ModelMetrics(
+                namespace=namespace,
+                name=name,
+                request_rate=traffic.requests_per_second,
+                latency_p99=None
+                if traffic.latency_p99_seconds is None
+                else Duration.of(traffic.latency_p99_seconds),
+                observed_at=now,
+            )
+            for (namespace, name), traffic in sorted(observation.traffic.items())
+        ],
+    )
 
 
 def plan_from_snapshot(

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import re
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
+from tierwise_operator.cli import main
 from tierwise_operator.local.prometheus_server import PrometheusServer, ScrapeTarget, free_port
 from tierwise_operator.metrics.prometheus import PrometheusSource
 from tierwise_operator.settings import PromQL
 
+from ..conftest import SAMPLES
 from .metrics_endpoint import MetricsEndpoint
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -122,3 +129,22 @@ def test_prometheus_without_memory_series_is_unavailable(live) -> None:  # type:
     obs = PrometheusSource(prom.url, empty).collect([MODEL], NOW)
     assert not obs.available
     assert obs.reason == "NoMemoryMetrics"
+
+
+@pytest.mark.slow
+def test_tierwise_plan_reads_live_traffic_from_prometheus(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, prom = live
+    doc = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
+    doc["metadata"]["namespace"] = MODEL[0]
+    doc["spec"]["traffic"] = {"targetRPS": 1, "headroom": "0%"}
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump(doc))
+    argv = ["plan", "-f", str(models), "--tiers", str(SAMPLES / "tierclasses.yaml"),
+            "--prometheus", prom.url, "--window", "10s", "-o", "json"]  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    (plan,) = json.loads(out.getvalue())["plans"]
+    planned = re.search(r"for ([\d.]+) req/s", plan["reason"])
+    assert planned is not None
+    assert 20 < float(planned[1]) < 60  # the ~40 req/s the runtime's counter shows, not 1
