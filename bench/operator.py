@@ -28,8 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from operator_load import Figures, LoadConfig, run_load
 
 MIB = 2**20
-#: The operator Deployment's memory limit in deploy/base/deployment.yaml.
-MEMORY_LIMIT = 512 * MIB
+REPO = Path(__file__).resolve().parent.parent
+
+
+def memory_limit() -> int:
+    """The operator Deployment's memory limit, read from deploy/base/deployment.yaml."""
+    import yaml
+
+    from tierwise_operator.api import Memory
+
+    doc = yaml.safe_load((REPO / "deploy" / "base" / "deployment.yaml").read_text())
+    limits = doc["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    return int(Memory.parse(limits["memory"]))
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -83,8 +93,9 @@ def memory_rows(f: Figures) -> list[tuple[str, str]]:
     hwm = _mib(f.rss_hwm) if f.rss_hwm else "n/a"
     rows.append(("RSS peak: sampled / kernel VmHWM", f"{_mib(f.rss_peak_sampled)} / {hwm}"))
     if per_model > 0:
-        fit = (MEMORY_LIMIT - idle) / per_model
-        rows.append(("models under the 512 MiB limit at this peak/model", f"~{fit:.0f}"))
+        limit = memory_limit()
+        fit = (limit - idle) / per_model
+        rows.append((f"models under the {_mib(limit)} limit at this peak/model", f"~{fit:.0f}"))
     return rows
 
 
