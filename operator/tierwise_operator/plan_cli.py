@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from .api import Duration, InferenceModel, InvalidSpec, TierClass, format_validation_error
 from .manifests import load_resources
-from .planner import MetricsSnapshot, ModelMetrics, Plan
+from .planner import MetricsSnapshot, Plan
 from .planner.cost import money_text
 from .settings import Settings
 
@@ -77,6 +77,7 @@ def snapshot_from_prometheus(
     """Observed traffic of each model from Prometheus; an unreachable one is invalid input."""
     # Loaded only when asked for: prometheus-api-client pulls requests and dateparser.
     from .metrics.prometheus import PrometheusSource  # noqa: PLC0415
+    from .metrics.snapshot import traffic_metrics  # noqa: PLC0415
 
     try:
         window = str(Duration.parse(window))
@@ -87,21 +88,7 @@ def snapshot_from_prometheus(
     observation = source.collect(keys, now)
     if observation.reason == "PrometheusUnreachable":
         raise InvalidSpec([f"--prometheus: {observation.message}"])
-    return MetricsSnapshot(
-        taken_at=now,
-        models=[
-            ModelMetrics(
-                namespace=namespace,
-                name=name,
-                request_rate=traffic.requests_per_second,
-                latency_p99=None
-                if traffic.latency_p99_seconds is None
-                else Duration.of(traffic.latency_p99_seconds),
-                observed_at=now,
-            )
-            for (namespace, name), traffic in sorted(observation.traffic.items())
-        ],
-    )
+    return MetricsSnapshot(taken_at=now, models=traffic_metrics(observation))
 
 
 def plan_from_snapshot(

@@ -70,6 +70,22 @@ def under_pressure(node: Manifest, measured: NodeMemory | None) -> bool:
     return measured.host_available_bytes < PRESSURE_FRACTION * int(Memory.parse(allocatable))
 
 
+def traffic_metrics(observation: Observation) -> list[ModelMetrics]:
+    """Each observed model's request rate and p99, as the planner reads them."""
+    return [
+        ModelMetrics(
+            namespace=namespace,
+            name=name,
+            request_rate=traffic.requests_per_second,
+            latency_p99=None
+            if traffic.latency_p99_seconds is None
+            else Duration.of(traffic.latency_p99_seconds),
+            observed_at=observation.at,
+        )
+        for (namespace, name), traffic in sorted(observation.traffic.items())
+    ]
+
+
 def build_snapshot(
     *,
     tiers: Sequence[TierClass],
@@ -109,18 +125,7 @@ def build_snapshot(
             pressured.add(name)
             entry = entry.model_copy(update={"free_memory": Memory(0)})
         capacity.append(entry)
-    models = [
-        ModelMetrics(
-            namespace=namespace,
-            name=name,
-            request_rate=traffic.requests_per_second,
-            latency_p99=None
-            if traffic.latency_p99_seconds is None
-            else Duration.of(traffic.latency_p99_seconds),
-            observed_at=observation.at,
-        )
-        for (namespace, name), traffic in sorted(observation.traffic.items())
-    ] if observation.available else []  # fmt: skip
+    models = traffic_metrics(observation) if observation.available else []
     return MetricsSnapshot(
         taken_at=metrics_at or observation.at,
         nodes=capacity,
