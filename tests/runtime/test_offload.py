@@ -20,18 +20,27 @@ from .conftest import MINILM, embed_all
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Runs in a fresh process so resident memory is this load's alone. Memory is read from
-# /proc/self/smaps_rollup; file-backed = Rss - Anonymous.
+# Runs in a fresh process so resident memory is this load's alone. Anonymous memory is
+# read from /proc/self/smaps_rollup; "file" is the resident part of the mappings of the
+# offload folder's files alone (from /proc/self/smaps), so pages of shared libraries the
+# first forward touches do not count as weights.
 _PROBE = """
-import json, sys
+import json, os, sys
 from tierwise_runtime.loader import load_engine
 
 def mem():
     fields = dict(l.split()[:2] for l in open('/proc/self/smaps_rollup') if l[0].isupper())
-    rss, anon = int(fields['Rss:']) * 1024, int(fields['Anonymous:']) * 1024
-    return {'anon': anon, 'file': rss - anon}
+    weights, inside = 0, False
+    for line in open('/proc/self/smaps'):
+        head = line.split()
+        if '-' in head[0] and len(head) >= 5:
+            inside = len(head) >= 6 and head[5].startswith(root)
+        elif inside and head[0] == 'Rss:':
+            weights += int(head[1]) * 1024
+    return {'anon': int(fields['Anonymous:']) * 1024, 'file': weights}
 
 uri, precision, folder = sys.argv[1:4]
+root = os.path.realpath(folder)
 before = mem()
 engine = load_engine(uri, precision, offload_dir=folder)
 loaded = mem()
