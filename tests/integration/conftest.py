@@ -134,6 +134,19 @@ class Env:
         events = await self.cluster.client.list("events", NAMESPACE)
         return [e for e in events if e.get("involvedObject", {}).get("name") == name]
 
+    async def event(self, name: str, reason: str, contains: str = "") -> dict[str, Any]:
+        """The first Event on `name` with `reason` (and `contains` in its message), waited for:
+        an Event is posted just after the status that records its change."""
+
+        async def find() -> dict[str, Any] | None:
+            for event in await self.events(name):
+                if event["reason"] == reason and contains in event.get("message", ""):
+                    return event
+            return None
+
+        found: dict[str, Any] = await eventually(find, timeout=10)
+        return found
+
     @contextlib.asynccontextmanager
     async def operator(self) -> AsyncIterator[None]:
         registry = registry_for(self.settings, server=self.cluster.url, login=False)

@@ -67,8 +67,13 @@ async def test_create_profiles_then_serves_at_the_planned_precision(env: Env) ->
         assert deployment["metadata"]["ownerReferences"][0]["uid"] == model["metadata"]["uid"]
         services = await env.cluster.client.list("services", NAMESPACE)
         assert [s["metadata"]["name"] for s in services] == ["ticket-embedder"]
-        reasons = {e["reason"] for e in await env.events("ticket-embedder")}
-        assert {"Profiling", "ProfileMeasured", "Planned"} <= reasons
+
+        # Events are posted right after the status that records their change.
+        async def all_posted() -> bool:
+            reasons = {e["reason"] for e in await env.events("ticket-embedder")}
+            return {"Profiling", "ProfileMeasured", "Planned"} <= reasons
+
+        assert await eventually(all_posted, timeout=10)
 
 
 async def test_invalid_spec_sets_invalidspec_and_creates_no_children(env: Env) -> None:
@@ -111,14 +116,11 @@ async def test_memory_pressure_keeps_the_model_off_a_full_tier_and_relief_moves_
         model = await env.wait_model(
             "ticket-embedder", lambda m: m["status"].get("tierClass") == "cpu-large"
         )
-        assert model["status"]["decision"]["change"] in {
-            "re-tier",
-            "kept",
-        }  # kept: re-planned since
+        # "kept" when a later re-plan already ran after the move
+        assert model["status"]["decision"]["change"] in {"re-tier", "kept"}
         deployment = await _deployment(env)
         assert deployment is not None and _arg(deployment, "--offload-dir") is None
-        changed = [e for e in await env.events("ticket-embedder") if e["reason"] == "PlanChanged"]
-        assert changed and "re-tier" in changed[-1]["message"]
+        assert await env.event("ticket-embedder", "PlanChanged", "re-tier")
 
 
 async def test_prometheus_down_marks_metrics_unavailable_and_holds_the_tier(env: Env) -> None:
@@ -164,8 +166,7 @@ async def test_an_oomkilled_candidate_is_excluded_and_the_model_moves(env: Env) 
             and m["status"].get("precision") and
             f"{m['status']['precision']}/{m['status']['tierClass']}" != "int8/cpu-large",
         )  # fmt: skip
-        reasons = [e["reason"] for e in await env.events("ticket-embedder")]
-        assert "CandidateFailed" in reasons
+        assert await env.event("ticket-embedder", "CandidateFailed", "OOMKilled")
 
 
 async def test_restarting_the_operator_duplicates_nothing(env: Env) -> None:

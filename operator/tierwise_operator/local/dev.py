@@ -360,13 +360,18 @@ class Dev:
         return str(pods[0]["spec"]["nodeName"])
 
     async def _show_events(self, word: str) -> None:
+        """Print the latest Event about `word` (posted just after the status it explains)."""
         assert self.cluster is not None
-        events = await self.cluster.client.list("events", NAMESPACE)
-        mine = [
-            e
-            for e in events
-            if e.get("involvedObject", {}).get("name") == MODEL and word in e.get("message", "")
-        ]
-        if mine:
-            event = mine[-1]
-            self.say(f"  Event {event['type']} {event['reason']}: {event['message'][:300]}")
+        for _ in range(20):
+            events = await self.cluster.client.list("events", NAMESPACE)
+            mine = [
+                e
+                for e in events
+                if e.get("involvedObject", {}).get("name") == MODEL and word in e.get("message", "")
+            ]
+            if mine:
+                event = mine[-1]
+                self.say(f"  Event {event['type']} {event['reason']}: {event['message'][:300]}")
+                return
+            await asyncio.sleep(0.5)
+        self.say(f"  (no Event about {word} yet)")
