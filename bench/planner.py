@@ -3,6 +3,10 @@ exact MILP optimum on random contended fleets. One command; prints ratios to the
 
     python bench/planner.py                      # 1,000 models x 200 nodes; 40 small fleets
     python bench/planner.py --models 200 --fleets 10
+
+It also times the operator's periodic round: one `decide` per model against a snapshot
+that holds every model's replicas and traffic, at growing fleet sizes. The time per
+model should not grow with the fleet (a round is then linear in it).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleets
+from tierwise_operator.api import InferenceModel
+from tierwise_operator.planner import MetricsSnapshot, decide
 from tierwise_operator.planner.fleet import FleetPlan, plan_fleet
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -44,6 +50,44 @@ def timing(models: int, nodes: int, seed: int, repeats: int) -> None:
     print(f"  process CPU time, best: {min(cpu):.2f} s (less sensitive to a shared machine)")
     print(f"  solver: {result.solver} ({result.solver_reason}); {placed}/{models} placed")
     print(f"  time / target ({TIME_TARGET_S:.0f} s): {best / TIME_TARGET_S:.2f}")
+
+
+def round_timing(sizes: list[int], nodes: int, seed: int, sample: int) -> None:
+    """ms per model of a re-plan round, as the fleet (and so the snapshot) grows."""
+    tiers = fleets.tiers()
+    per_model: list[float] = []
+    for size in sizes:
+        rng = random.Random(seed)
+        fleet = [fleets.model(rng, i) for i in range(size)]
+        snap = _with_replicas(fleets.snapshot(rng, nodes, NOW), fleet, rng)
+        planned = fleet[:: max(1, size // sample)][:sample]
+        decide(planned[0], tiers, NOW, snapshot=snap)  # builds the snapshot's indices once
+        start = time.process_time()
+        for model in planned:
+            decide(model, tiers, NOW, snapshot=snap)
+        per_model.append((time.process_time() - start) / len(planned) * 1000)
+        print(f"re-plan round, {size} models' replicas in the snapshot: "
+              f"{per_model[-1]:.2f} ms CPU per model ({len(planned)} timed)")  # fmt: skip
+    growth = per_model[-1] / per_model[0]
+    print(f"  per-model time at {sizes[-1]} / at {sizes[0]} models: {growth:.2f} (1.00 = linear)")
+
+
+def _with_replicas(
+    snap: MetricsSnapshot, fleet: list[InferenceModel], rng: random.Random
+) -> MetricsSnapshot:
+    """Every model runs one replica on a cpu node and reports its traffic."""
+    hosts = [n.name for n in snap.nodes or [] if n.tier_class == "cpu-large"]
+    placements, models = [], []
+    for model in fleet:
+        namespace = model.metadata.namespace or "default"
+        key = f"{namespace}/{model.name}"
+        placements.append({"model": key, "node": rng.choice(hosts), "memory": "1Gi", "cpu": 1})
+        rate, seen = rng.uniform(0, 20), NOW.isoformat()
+        models.append(
+            {"namespace": namespace, "name": model.name, "requestRate": rate, "observedAt": seen}
+        )
+    wire = snap.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return MetricsSnapshot.model_validate(wire | {"placements": placements, "models": models})
 
 
 def _placed(plan: FleetPlan) -> tuple[int, Decimal]:
@@ -93,8 +137,12 @@ def main() -> None:
     parser.add_argument("--fleet-size", type=int, default=12)
     parser.add_argument("--fleet-nodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--round-sizes", default="500,2000,5000", help="fleet sizes, a,b,c")
+    parser.add_argument("--round-sample", type=int, default=200, help="models timed per size")
     args = parser.parse_args()
     timing(args.models, args.nodes, args.seed, args.repeats)
+    sizes = [int(n) for n in args.round_sizes.split(",")]
+    round_timing(sizes, args.nodes, args.seed, args.round_sample)
     gap(args.fleets, args.seed, args.fleet_size, args.fleet_nodes)
 
 

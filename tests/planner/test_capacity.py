@@ -58,6 +58,31 @@ def test_a_models_own_replicas_count_as_free_when_it_is_re_planned() -> None:
     assert (mine["cpu"].max_replicas(cpu_need), others["cpu"].max_replicas(cpu_need)) == (2, 0)
 
 
+def test_a_device_shared_with_another_model_stays_pinned_when_one_moves() -> None:
+    s = snap(
+        [{"name": "g1", "tierClass": "gpu", "freeMemory": "100Gi",
+          "devices": [{"free": "8Gi", "allocated": True}, {"free": "48Gi"}]}],
+        [{"model": "ns/a", "node": "g1", "device": 0, "memory": "20Gi"},
+         {"model": "ns/b", "node": "g1", "device": 0, "memory": "20Gi"}],
+    )  # fmt: skip
+    assert build_pools([GPU], s, movable=["ns/a"])["gpu"].max_replicas(gpu_need(45)) == 1
+    both = build_pools([GPU], s, movable=["ns/a", "ns/b"])["gpu"]
+    assert both.max_replicas(gpu_need(45)) == 2
+
+
+def test_a_copied_snapshot_answers_from_its_own_placements_and_metrics() -> None:
+    s = snap([], [{"model": "ns/a", "node": "c1", "memory": "1Gi"}])
+    assert [p.node for p in s.placements_of("ns/a")] == ["c1"]  # indices now built
+    moved = s.model_copy(update={"placements": s.placements_of("ns/a")[:0]})
+    assert moved.placements_of("ns/a") == []
+    assert moved.holders("c1", None) == 0 and s.holders("c1", None) == 1
+    seen = {"name": "a", "namespace": "ns", "requestRate": 2.0, "observedAt": NOW.isoformat()}
+    with_traffic = s.model_copy(update={"models": [MetricsSnapshot.model_validate(
+        {"takenAt": NOW.isoformat(), "models": [seen]}).models[0]]})  # fmt: skip
+    assert s.metrics_for("ns/a") is None
+    assert with_traffic.metrics_for("ns/a") is not None
+
+
 def test_cpu_nodes_pack_by_memory_and_cores() -> None:
     s = snap([{"name": "c1", "tierClass": "cpu", "freeMemory": "64Gi", "freeCpu": 16},
               {"name": "c2", "tierClass": "cpu", "freeMemory": "10Gi", "freeCpu": 16}])  # fmt: skip

@@ -111,27 +111,27 @@ def build_pools(
     """Room per TierClass, counting what the `movable` models hold now as free."""
     if snapshot is None or snapshot.nodes is None:
         return {t.name: TierPool(t, None) for t in tiers}
-    movable = set(movable)
-    held = [p for p in snapshot.placements if p.model in movable]
-    pinned = {(p.node, p.device) for p in snapshot.placements if p.model not in movable}
+    held: dict[str, list[Placement]] = {}
+    for model in set(movable):
+        for placement in snapshot.placements_of(model):
+            held.setdefault(placement.node, []).append(placement)
     pools = {t.name: TierPool(t, []) for t in tiers}
-    for node in sorted(snapshot.nodes, key=lambda n: n.name):
+    for node in snapshot.nodes_by_name:
         pool = pools.get(node.tier_class)
         if pool is not None and pool.nodes is not None:
-            pool.nodes.append(_room(node, [p for p in held if p.node == node.name], pinned))
+            pool.nodes.append(_room(node, held.get(node.name, []), snapshot))
     return pools
 
 
-def _room(
-    node: NodeCapacity, held: list[Placement], pinned: set[tuple[str, int | None]]
-) -> NodeRoom:
+def _room(node: NodeCapacity, held: list[Placement], snapshot: MetricsSnapshot) -> NodeRoom:
     on_host = [p for p in held if p.device is None]
     memory = int(node.free_memory) + sum(int(p.memory) for p in on_host)
     cpu = None if node.free_cpu is None else node.free_cpu + sum(p.cpu for p in held)
     devices = []
     for index, device in enumerate(node.devices):
         mine = [p for p in held if p.device == index]
-        if (node.name, index) in pinned or (device.allocated and not mine):
+        pinned = snapshot.holders(node.name, index) > len(mine)
+        if pinned or (device.allocated and not mine):
             continue  # held by a pod that is not being re-planned
         devices.append(int(device.free) + sum(int(p.memory) for p in mine))
     return NodeRoom(node.name, memory, cpu, devices)

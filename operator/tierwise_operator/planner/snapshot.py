@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -86,7 +89,51 @@ class MetricsSnapshot(SnapshotModel):
     placements: list[Placement] = Field(default_factory=list)
 
     def metrics_for(self, key: str) -> ModelMetrics | None:
-        return next((m for m in self.models if m.key == key), None)
+        return self._metrics_by_key.get(key)
+
+    def placements_of(self, model: str) -> list[Placement]:
+        """What the replicas of `model` (`namespace/name`) hold now."""
+        return self._placements_by_model.get(model, [])
+
+    def holders(self, node: str, device: int | None) -> int:
+        """How many replicas, of any model, hold `device` of `node` (None: host memory)."""
+        return self._holders.get((node, device), 0)
+
+    # A round re-plans every model against one snapshot: these indices keep each
+    # plan's lookups proportional to its own model, not to the fleet (which made a
+    # round quadratic in the number of models).
+    @cached_property
+    def _metrics_by_key(self) -> dict[str, ModelMetrics]:
+        first: dict[str, ModelMetrics] = {}
+        for metrics in self.models:
+            first.setdefault(metrics.key, metrics)
+        return first
+
+    @cached_property
+    def _placements_by_model(self) -> dict[str, list[Placement]]:
+        grouped: dict[str, list[Placement]] = {}
+        for placement in self.placements:
+            grouped.setdefault(placement.model, []).append(placement)
+        return grouped
+
+    @cached_property
+    def _holders(self) -> Counter[tuple[str, int | None]]:
+        return Counter((p.node, p.device) for p in self.placements)
+
+    @cached_property
+    def nodes_by_name(self) -> list[NodeCapacity]:
+        """`nodes` in name order (empty when capacity is unknown)."""
+        return sorted(self.nodes or [], key=lambda n: n.name)
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> MetricsSnapshot:
+        """A copy without the indices, which `update` may have made wrong."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _INDICES:
+            copied.__dict__.pop(name, None)
+        return copied
+
+
+_INDICES = ("_metrics_by_key", "_placements_by_model", "_holders", "nodes_by_name")
 
 
 @dataclass(frozen=True)
