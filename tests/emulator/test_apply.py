@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tierwise_operator.emulator import Client, ClientError
+from tierwise_operator.emulator import Client, ClientError, Cluster
 
-from .conftest import deployment
+from .conftest import configmap, deployment
 
 
 def _env(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,3 +137,20 @@ async def test_apply_to_a_custom_resource_merges_keyed_lists_by_schema(client: C
         )
     status = (await client.get("inferencemodels", "m"))["status"]
     assert sorted(c["type"] for c in status["conditions"]) == ["Profiled", "Ready"]
+
+
+async def test_a_write_that_changes_nothing_is_not_stored(cluster: Cluster) -> None:
+    """As on a real API server: same resourceVersion, no watch event, managedFields kept."""
+    client = cluster.client
+    first = await client.apply(configmap("a", k="1"), field_manager="tierwise")
+    seen: list[str] = []
+    cluster.store.listen(lambda event: seen.append(event.type))
+    again = await client.apply(configmap("a", k="1"), field_manager="tierwise")
+    patched = await client.patch("configmaps", "a", {"data": {"k": "1"}})
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert patched["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert again["metadata"]["managedFields"] == first["metadata"]["managedFields"]
+    assert seen == []
+    changed = await client.apply(configmap("a", k="2"), field_manager="tierwise")
+    assert int(changed["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+    assert seen == ["MODIFIED"]

@@ -194,6 +194,10 @@ class ApiServer:
             apply.record_update(old, new, manager, shape_of(rtype), sub or "")
         if dry_run:
             return new
+        if old is not None and _same_object(old, new):
+            # A real API server persists no write that changes nothing: no new
+            # resourceVersion, no watch event, managedFields times kept.
+            return old
         meta = new["metadata"]
         if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.store.put(rtype, new)
@@ -338,3 +342,16 @@ def _graceful_pod(rtype: ResourceType, obj: dict[str, Any], grace_period: int | 
     return (
         rtype.plural == "pods" and bool(obj.get("spec", {}).get("nodeName")) and grace_period != 0
     )
+
+
+def _essence(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as stored, less what every write stamps (resourceVersion, managedFields times)."""
+    meta = dict(obj["metadata"])
+    meta.pop("resourceVersion", None)
+    fields = meta.pop("managedFields", None) or []
+    meta["managedFields"] = [{k: v for k, v in f.items() if k != "time"} for f in fields]
+    return {**obj, "metadata": meta}
+
+
+def _same_object(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return _essence(old) == _essence(new)

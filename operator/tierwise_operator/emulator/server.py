@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,6 +58,8 @@ class Emulator(KubernetesScaffold):
     def __init__(self, api: ApiServer, *, keep_requests: int = 200) -> None:
         self.api = api
         self.keep_requests = keep_requests
+        self.served: Counter[tuple[str, str]] = Counter()
+        """Resource requests served, by (method, plural[/subresource]): what clients cost."""
         super().__init__()
 
     def __attrs_post_init__(self) -> None:
@@ -153,6 +156,7 @@ class Emulator(KubernetesScaffold):
         if target.subresource and target.subresource not in rtype.subresources:
             raise errors.unknown_resource(request.url.path)
         method = str(request.method.value).upper()
+        self.served[method, "/".join(filter(None, (target.plural, target.subresource)))] += 1
         try:
             if target.name is None:
                 return await self._collection(request, rtype, target, method)
