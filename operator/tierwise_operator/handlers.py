@@ -24,6 +24,7 @@ from .kube import CONFIGMAPS, INFERENCE_MODELS, KubeError
 from .reconcile import Actions, World, reconcile
 from .reconcile.failures import pod_failure
 from .state import OperatorState
+from .unchanged import merge_patch_changes
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,7 @@ async def run_reconcile(
     key = (namespace, name)
     async with state.lock(key):
         started = time.perf_counter()
-        # The body a handler was given may predate the last status write (an index
-        # entry, a queued event): hysteresis needs the status as it is now.
-        try:
-            fresh = await state.kube.get(INFERENCE_MODELS, name, namespace)
-        except KubeError as exc:
-            raise kopf.TemporaryError(f"{trigger}: {exc}", delay=5) from exc
+        fresh = await _current_body(state, body)
         if fresh is None:
             return None  # deleted meanwhile; its children go with it
         body = fresh
@@ -114,7 +110,7 @@ async def run_reconcile(
         )
         actions = reconcile(dict(body), world, state.clock(), state.settings, state.planner)
         try:
-            await _execute(state, body, actions)
+            await _execute(state, body, actions, indices)
         except KubeError as exc:
             # The API may heal (a 5xx, a conflict): kopf retries the handler later.
             raise kopf.TemporaryError(f"{trigger}: {exc}", delay=5) from exc
@@ -122,15 +118,64 @@ async def run_reconcile(
         return actions
 
 
-async def _execute(state: OperatorState, body: Mapping[str, Any], actions: Actions) -> None:
+async def _current_body(state: OperatorState, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The model as it is now: hysteresis needs the status as last written.
+
+    The body a handler was given may predate the last status write (an index
+    entry, a queued event); it is current when it carries the resourceVersion
+    this operator last read or wrote, and is read from the API otherwise.
+    """
     meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    if meta.get("resourceVersion") and state.versions.get(key) == meta["resourceVersion"]:
+        return dict(body)
+    try:
+        fresh = await state.kube.get(INFERENCE_MODELS, meta["name"], meta["namespace"])
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"reading {key[0]}/{key[1]}: {exc}", delay=5) from exc
+    if fresh is not None:
+        state.versions[key] = fresh["metadata"]["resourceVersion"]
+    return fresh
+
+
+#: Where the operator's watch keeps each kind of child it applies, by (namespace, model).
+CHILD_INDICES = {
+    "Deployment": "deployment_idx",
+    "Service": "service_idx",
+    "PodDisruptionBudget": "pdb_idx",
+}
+
+
+def _live_child(indices: Mapping[str, Any], manifest: Mapping[str, Any]) -> Any:
+    """The child as the watch last saw it, or None (not watched, not there)."""
+    index = indices.get(CHILD_INDICES.get(manifest["kind"], ""))
+    meta = manifest["metadata"]
+    owner = (meta.get("namespace"), (meta.get("labels") or {}).get(MODEL_LABEL))
+    found = [b for b in _store(index, owner) if b["metadata"]["name"] == meta["name"]]
+    return found[0] if found else None
+
+
+async def _execute(
+    state: OperatorState, body: Mapping[str, Any], actions: Actions, indices: Mapping[str, Any]
+) -> None:
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
     for job in actions.create:
         await state.kube.create_if_absent(job)
     for manifest in actions.apply:
-        await state.kube.apply(manifest)
+        if state.applied.unchanged(manifest, _live_child(indices, manifest)):
+            state.metrics.writes_skipped.labels(manifest["kind"]).inc()
+            continue
+        state.applied.record(manifest, await state.kube.apply(manifest))
     for kind, name in actions.delete:
         await state.kube.delete(kind, name, meta["namespace"])
-    await state.kube.patch_status(INFERENCE_MODELS, meta["name"], meta["namespace"], actions.status)
+    if merge_patch_changes(body.get("status") or {}, actions.status):
+        written = await state.kube.patch_status(
+            INFERENCE_MODELS, meta["name"], meta["namespace"], actions.status
+        )
+        state.versions[key] = written["metadata"]["resourceVersion"]
+    else:
+        state.metrics.writes_skipped.labels("InferenceModelStatus").inc()
     for event in actions.events:
         # Posted through our own client: the periodic re-plan runs outside kopf's handler
         # context, where kopf.event has no queue to post to.
@@ -204,6 +249,10 @@ def _register_indices(registry: kopf.OperatorRegistry) -> None:
     def deployment_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
         return _by_model(namespace, labels, body)
 
+    @kopf.index("", "v1", "services", labels=OWNED, registry=registry, id="service_idx")
+    def service_idx(namespace: str | None, labels: Any, body: Any, **_: Any) -> dict[Any, Any]:
+        return _by_model(namespace, labels, body)
+
     @kopf.index(
         "policy", "v1", "poddisruptionbudgets", labels=OWNED, registry=registry, id="pdb_idx"
     )
@@ -257,8 +306,11 @@ def _register_models(registry: kopf.OperatorRegistry) -> None:
 
     @kopf.on.delete(*MODELS, optional=True, registry=registry, id="model_deleted")
     def model_deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-        memo.state.metrics.forget(namespace or "default", name)
-        memo.state.models.discard((namespace or "default", name))
+        key = (namespace or "default", name)
+        memo.state.metrics.forget(*key)
+        memo.state.models.discard(key)
+        memo.state.applied.forget(*key)
+        memo.state.versions.pop(key, None)
 
 
 async def _wake_owner(body: Any, memo: kopf.Memo, kind: str, kwargs: dict[str, Any]) -> None:

@@ -30,6 +30,11 @@ class OperatorMetrics:
             "tierwise_operator_plan_changes_total",
             "Plans applied, by why they changed.", ["reason"], registry=r,
         )  # fmt: skip
+        self.writes_skipped = Counter(
+            "tierwise_operator_writes_skipped_total",
+            "Applies and status patches left out because they would change nothing.",
+            ["kind"], registry=r,
+        )  # fmt: skip
         self.models = Gauge(
             "tierwise_operator_models",
             "InferenceModels by planned tier class and precision.",

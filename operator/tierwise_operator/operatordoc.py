@@ -42,10 +42,15 @@ plain|json`. It logs in in-cluster, else with the kubeconfig.
   model with the planner's hysteresis. Child changes that matter (a Job
   finishing, a rollout, a replica OOMKilled or crash-looping) re-plan their
   model at once.
+- A plan that holds writes nothing: an apply whose manifest is the one last
+  applied, to a child the watch still sees at the version that apply
+  returned, is left out, and so is a status patch that changes no field. A
+  restart, or anyone editing or deleting a child, sends the apply again.
 - Models carry no finalizer: deleting a model or its namespace never waits
   for the operator; its children go through garbage collection.
 - `/metrics`: `tierwise_operator_reconcile_duration_seconds{trigger}`,
   `tierwise_operator_plan_changes_total{reason}`,
+  `tierwise_operator_writes_skipped_total{kind}`,
   `tierwise_operator_models{tier_class,precision}`,
   `tierwise_operator_planned_cost_per_hour{namespace,name}`,
   `tierwise_model_condition{namespace,name,type}`,

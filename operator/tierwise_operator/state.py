@@ -19,6 +19,7 @@ from .metrics.snapshot import build_snapshot
 from .observability import OperatorMetrics
 from .planner import MetricsSnapshot, PlannerSettings
 from .settings import Settings
+from .unchanged import AppliedChildren
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class OperatorState:
     locks: dict[ModelKey, asyncio.Lock] = field(default_factory=dict)
     child_digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """Last seen state of each child (kind, namespace, name), to wake owners on real changes."""
+    applied: AppliedChildren = field(default_factory=AppliedChildren)
+    """What was last applied to each child, so a plan that holds sends no apply."""
+    versions: dict[ModelKey, str] = field(default_factory=dict)
+    """The resourceVersion of each model as this operator last read or wrote it."""
 
     indices: dict[str, Any] | None = None
     """kopf's indices, kept by the first handler that sees them (they stay live)."""

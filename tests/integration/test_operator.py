@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -193,3 +194,34 @@ async def _children(env: Env) -> dict[str, list[str]]:
 async def _reconciled_since_restart(env: Env) -> bool:
     model = await env.model("ticket-embedder")
     return bool(model["status"].get("readyReplicas"))
+
+
+async def test_a_plan_that_holds_sends_no_writes_and_drift_is_repaired(env: Env) -> None:
+    async with env.operator():
+        await env.cluster.client.create("inferencemodels", embedder())
+        await env.wait_model(
+            "ticket-embedder", lambda m: condition(m, "Ready").get("status") == "True"
+            and condition(m, "Profiled").get("status") == "True"
+            and condition(m, "Progressing").get("status") == "False",
+        )  # fmt: skip
+        served = env.cluster.emulator.served
+        await asyncio.sleep(1.5)  # let the writes of the last change come back on the watch
+        before = served.copy()
+        await asyncio.sleep(3.5)  # three or more re-plan rounds at 1 s
+        sent = {k: n for k, n in (served - before).items() if k[0] != "GET" or k[1] == "events"}
+        assert sent == {}, f"writes while the plan held: {sent}"
+        # Someone edits the Deployment by hand: the next round applies the plan again.
+        deployment = await _deployment(env)
+        assert deployment is not None
+        await env.cluster.client.patch(
+            "deployments", "ticket-embedder", {"spec": {"replicas": 5}}, NAMESPACE
+        )
+        repaired = await eventually(
+            lambda: _deployment_with(env, lambda d: d["spec"]["replicas"] != 5), timeout=10
+        )
+        assert repaired["spec"]["replicas"] == deployment["spec"]["replicas"]
+
+
+async def _deployment_with(env: Env, predicate: Any) -> dict[str, Any] | None:
+    found = await _deployment(env)
+    return found if found is not None and predicate(found) else None

@@ -14,6 +14,7 @@ from tierwise_operator.kube import PDBS
 from tierwise_operator.planner import DEFAULT_SETTINGS
 from tierwise_operator.reconcile import Actions, World, reconcile
 from tierwise_operator.settings import Settings
+from tierwise_operator.unchanged import digest, merge_patch_changes
 
 from .profiles import embedder_profile
 
@@ -203,6 +204,23 @@ def test_a_plan_that_holds_posts_no_event(
     assert second.plan is not None and second.plan.change.value == "kept"
     assert second.events == []
     assert find([], "Ready") is None
+
+
+def test_a_plan_that_holds_leaves_status_and_children_as_they_were(
+    embedder: InferenceModel, sample_tiers: dict[str, TierClass]
+) -> None:
+    embedder.spec.profile = embedder_profile()
+    deployment = {"metadata": {"generation": 1}, "spec": {"replicas": 1},
+                  "status": {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                             "replicas": 1}}  # fmt: skip
+    first = _run(_body(embedder), sample_tiers, deployment=deployment)
+    settled = _run(_body(embedder, first.status), sample_tiers, NOW + timedelta(seconds=30),
+                   deployment=deployment)  # fmt: skip
+    body = _body(embedder, settled.status)
+    for minutes in (1, 10, 90):
+        again = _run(body, sample_tiers, NOW + timedelta(minutes=minutes), deployment=deployment)
+        assert not merge_patch_changes(body["status"], again.status), minutes
+        assert [digest(m) for m in again.apply] == [digest(m) for m in settled.apply]
 
 
 def test_a_finished_cpu_profile_is_used_while_the_gpu_job_still_runs(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tierwise_operator.api import TierClass
+from tierwise_operator.api import InferenceModel, TierClass
 from tierwise_operator.planner import ChangeKind, CurrentPlan, Plan, PlannerSettings, decide
 from tierwise_operator.planner.candidates import CandidateKey
 
@@ -83,32 +83,51 @@ def test_scale_up_is_immediate(three_tiers: list[TierClass]) -> None:
     assert (plan.change, plan.replicas, plan.scaled_at) == (ChangeKind.SCALE_UP, 4, NOW)
 
 
+def replan(m: InferenceModel, tiers: list[TierClass], minute: float, rps: float) -> Plan:
+    """Plan `m` `minute` minutes after NOW with `rps` observed just then."""
+    seen = snapshot(metrics(rps, at=later(minute)), at=later(minute))
+    return decide(m, tiers, later(minute), snapshot=seen)
+
+
 def test_scale_down_waits_for_the_stabilisation_window(three_tiers: list[TierClass]) -> None:
+    """Traffic drops at minute 2: the 4-replica recommendation stood until then, so the
+    model scales down once 5 minutes of lower recommendations have passed, not before."""
     m = running(EMBED, decide(EMBED, three_tiers, NOW, snapshot=snapshot(metrics(900))))
     assert m.status is not None and m.status.replicas == 4
-    quiet = decide(
-        m, three_tiers, later(2), snapshot=snapshot(metrics(40, at=later(2)), at=later(2))
-    )
+
+    quiet = replan(m, three_tiers, 2, 40)
     assert (quiet.change, quiet.replicas) == (ChangeKind.KEPT, 4)
     m = running(m, quiet)
-    settled = decide(
-        m, three_tiers, later(6), snapshot=snapshot(metrics(40, at=later(6)), at=later(6))
-    )
+    still = replan(m, three_tiers, 6, 40)
+    assert (still.change, still.replicas) == (ChangeKind.KEPT, 4)
+    settled = replan(m, three_tiers, 7.5, 40)
     assert (settled.change, settled.replicas) == (ChangeKind.SCALE_DOWN, 1)
 
 
-def test_scale_down_goes_only_to_the_highest_recent_recommendation(
+def test_scale_down_goes_only_to_the_highest_recommendation_in_force_in_the_window(
     three_tiers: list[TierClass],
 ) -> None:
     m = running(EMBED, decide(EMBED, three_tiers, NOW, snapshot=snapshot(metrics(900))))
+
+    m = running(m, replan(m, three_tiers, 3, 500))  # 2 replicas would do from minute 3
     m = running(
-        m,
-        decide(m, three_tiers, later(3), snapshot=snapshot(metrics(500, at=later(3)), at=later(3))),
-    )
-    plan = decide(
-        m, three_tiers, later(6), snapshot=snapshot(metrics(40, at=later(6)), at=later(6))
-    )
+        m, replan(m, three_tiers, 6, 40)
+    )  # 1 would do from minute 6; 4 stood until minute 3
+    assert m.status is not None and m.status.replicas == 4
+    plan = replan(m, three_tiers, 8.5, 40)  # the window (3.5..8.5) saw 2, then 1
     assert (plan.change, plan.replicas) == (ChangeKind.SCALE_DOWN, 2)
+
+
+def test_a_plan_that_holds_adds_nothing_to_the_recommendation_history(
+    three_tiers: list[TierClass],
+) -> None:
+    m = running(EMBED, decide(EMBED, three_tiers, NOW, snapshot=snapshot(metrics(900))))
+    first = m.status.replica_recommendations if m.status else None
+    for minute in (0.5, 1, 10, 60):
+        plan = replan(m, three_tiers, minute, 900)
+        m = running(m, plan)
+        assert plan.change is ChangeKind.KEPT
+    assert m.status is not None and m.status.replica_recommendations == first
 
 
 def test_an_observed_slo_breach_adds_a_replica(three_tiers: list[TierClass]) -> None:

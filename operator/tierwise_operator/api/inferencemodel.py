@@ -244,7 +244,7 @@ class Decision(ApiModel):
     rejected: list[RejectedCandidate] = Field(default_factory=list)
     """Every other candidate with the first constraint it broke (or how much more it costs)."""
     decided_at: str | None = None
-    """RFC 3339 time of the decision."""
+    """RFC 3339 time the decision was first reached (re-plans that reach it again keep it)."""
     change: (
         Literal[
             "initial",
@@ -280,9 +280,9 @@ class ReplicaRecommendation(ApiModel):
     """A replica count the planner recommended, kept for the scale-down stabilisation window."""
 
     at: str
-    """RFC 3339 time of the recommendation."""
+    """RFC 3339 time from which the recommendation stands."""
     replicas: int = Field(ge=0)
-    """Replicas the traffic needed at that time on the chosen candidate."""
+    """Replicas the traffic needed from then on, on the chosen candidate."""
 
 
 class InferenceModelStatus(ApiModel):
@@ -319,8 +319,9 @@ class InferenceModelStatus(ApiModel):
     replica_recommendations: list[ReplicaRecommendation] = Field(
         default_factory=list, max_length=256
     )
-    """Recent replica recommendations: the planner scales down only to the highest of those
-    inside the stabilisation window, like the HorizontalPodAutoscaler."""
+    """Recent replica recommendations, each standing until the next: the planner scales down
+    only to the highest in force during the stabilisation window, like the
+    HorizontalPodAutoscaler. A recommendation is recorded only when it changes."""
     profile: ModelProfile | None = None
     """The measured profile the decision used."""
     profile_key: str | None = None

@@ -75,11 +75,27 @@ class Scaling:
 def stabilise(
     current: CurrentPlan, needed: int, now: datetime, settings: PlannerSettings
 ) -> Scaling:
-    """Replicas for the kept candidate: up at once, down to the window's highest recommendation."""
-    window = settings.scale_down_window
-    history = tuple(r for r in current.recommendations if now - r.at < window)
-    history += (Recommendation(now, needed),)
+    """Replicas for the kept candidate: up at once, down only to the highest recommendation
+    in force during the stabilisation window.
+
+    Recommendations are kept as a step function: each stands until the next different
+    one. Between two rounds the planner learns nothing new, so the last recommendation
+    is the one in force; and a plan that holds adds nothing to the history, so its
+    status does not change from round to round.
+    """
+    history = in_force(current.recommendations, now - settings.scale_down_window)
+    if not history or history[-1].replicas != needed:
+        history += (Recommendation(now, needed),)
     if needed >= current.replicas:
         return Scaling(needed, history)
     highest = max(r.replicas for r in history)
     return Scaling(min(current.replicas, max(needed, highest)), history)
+
+
+def in_force(
+    recommendations: tuple[Recommendation, ...], since: datetime
+) -> tuple[Recommendation, ...]:
+    """The recommendations in force at some moment after `since`, oldest first."""
+    ordered = sorted(recommendations, key=lambda r: r.at)
+    last = len(ordered) - 1  # the latest stands until now; each other until the next
+    return tuple(r for i, r in enumerate(ordered) if i == last or ordered[i + 1].at > since)

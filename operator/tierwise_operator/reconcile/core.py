@@ -97,6 +97,7 @@ def reconcile(
     actions.status = _status(
         plan, outcome, failed=failed, setter=setter, generation=generation, world=world
     )
+    _keep_decision_time(actions.status, status)
     actions.events = _events(status, plan, outcome, fresh, setter)
     return actions
 
@@ -191,6 +192,16 @@ def _status(
         status["profile"] = None
         status["profileKey"] = None
     return status
+
+
+def _keep_decision_time(fields: dict[str, Any], before: InferenceModelStatus) -> None:
+    """A decision reached again keeps the time it was first reached: a plan that holds
+    leaves the status as it was (and so sends no write)."""
+    decision, earlier = fields.get("decision"), before.decision
+    if not isinstance(decision, dict) or earlier is None or earlier.decided_at is None:
+        return
+    if {**earlier.to_wire(), "decidedAt": None} == {**decision, "decidedAt": None}:
+        decision["decidedAt"] = earlier.decided_at
 
 
 def _events(
