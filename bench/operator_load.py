@@ -102,19 +102,6 @@ def _condition(obj: dict[str, Any], type_: str) -> str | None:
     return None
 
 
-def _essence(obj: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The object without resourceVersion, and its managedFields without their times."""
-    meta = obj["metadata"]
-    rest = {k: v for k, v in meta.items() if k not in ("resourceVersion", "managedFields")}
-    fields = [{k: v for k, v in f.items() if k != "time"} for f in meta.get("managedFields") or []]
-    return {**obj, "metadata": rest}, fields
-
-
-def _noop(event: Event) -> bool:
-    """A MODIFIED event that changed nothing else: a real API server stores no such write."""
-    return event.old is not None and _essence(event.old) == _essence(event.object)
-
-
 @dataclass
 class Timeline:
     """When each model was stored, got its Deployment, its first status and became Ready.
@@ -131,7 +118,6 @@ class Timeline:
     settled: set[str] = field(default_factory=set)
     """Models now Ready and not Progressing."""
     writes: Counter[str] = field(default_factory=Counter)
-    noop_writes: Counter[str] = field(default_factory=Counter)
 
     def __call__(self, event: Event) -> None:
         if event.namespace != self.namespace:
@@ -140,8 +126,6 @@ class Timeline:
         kind, obj = event.rtype.plural, event.object
         name = obj["metadata"]["name"]
         self.writes[kind] += 1
-        if event.type == "MODIFIED" and _noop(event):
-            self.noop_writes[kind] += 1
         if kind == "inferencemodels":
             self._model(event.type, name, obj, now)
         elif kind == "deployments" and event.type == "ADDED":
@@ -174,7 +158,7 @@ class LoadConfig:
     probe: int = 20
     """Of the models, how many are created one at a time before the others come in a burst."""
     replan_s: float = 30.0
-    window_s: float = 30.0
+    window_s: float = 60.0
     """The steady window after every model settled; at least one re-plan interval."""
     deadline_s: float = 300.0
     """From the first create: models without a Deployment by then count as missing."""
@@ -195,6 +179,8 @@ class Mark:
     rss: int
     cpu_s: float
     bench_cpu_s: float
+    requests: dict[str, int] = field(default_factory=dict)
+    """Resource requests the emulator had served by then, by "METHOD resource"."""
 
 
 @dataclass
@@ -217,8 +203,7 @@ class Figures:
     marks: dict[str, Mark]
     """idle (before creates), reconciled (every status written), settled, end (of the window)."""
     writes: dict[str, int]
-    noop_writes: dict[str, int]
-    """Writes that changed nothing but resourceVersion (a real API server stores none)."""
+    """Writes the API server stored, by resource (it stores none that change nothing)."""
     rss_peak_sampled: int = 0
     rss_hwm: int | None = None
     reconciles: Reconciles = field(default_factory=Reconciles)
@@ -244,8 +229,9 @@ class Run:
 
     def mark(self, name: str, rss: RssSampler) -> None:
         me = self._me.cpu_times()
+        served = {f"{m} {r}": n for (m, r), n in self.cluster.emulator.served.items()}
         self.marks[name] = Mark(time.perf_counter(), rss.sample(), self.proc.cpu_seconds(),
-                                me.user + me.system)  # fmt: skip
+                                me.user + me.system, served)  # fmt: skip
 
     async def until(self, check: Callable[[], bool], deadline: float) -> bool:
         while time.perf_counter() < deadline:
@@ -271,9 +257,10 @@ class Run:
         return time.perf_counter() - start
 
     async def window(self) -> dict[str, int]:
-        """Watch for the steady window; reconciles in it by trigger (a re-plan round's worth)."""
+        """Watch for the steady window; reconciles in it by trigger. It spans at least two
+        re-plan intervals, so whole rounds dominate it wherever they fall."""
         before = await self.proc.reconciles()
-        end = time.perf_counter() + max(self.config.window_s, self.config.replan_s)
+        end = time.perf_counter() + max(self.config.window_s, 2 * self.config.replan_s)
         while time.perf_counter() < end:
             self.proc.check_alive()
             await asyncio.sleep(min(1.0, max(0.0, end - time.perf_counter())))
@@ -330,7 +317,6 @@ class Run:
             all_deployed_s=None if missing else last - first,
             marks=self.marks,
             writes=dict(timeline.writes),
-            noop_writes=dict(timeline.noop_writes),
         )
 
 
