@@ -30,7 +30,7 @@ def read_gguf(path: Path) -> Checkpoint:
         reader = gguf.GGUFReader(str(path))
     except Exception as exc:
         raise CheckpointError(f"cannot read GGUF {path}: {exc}") from None
-    meta = _metadata(reader)
+    meta = metadata_of(reader)
     arch = meta.get("general.architecture")
     if arch != "llama":
         raise CheckpointError(f"GGUF architecture {arch!r} is not supported (llama)")
@@ -57,7 +57,7 @@ def read_gguf(path: Path) -> Checkpoint:
     )
 
 
-def _metadata(reader: gguf.GGUFReader) -> dict[str, Any]:
+def metadata_of(reader: gguf.GGUFReader) -> dict[str, Any]:
     meta = {}
     for key, fld in reader.fields.items():
         try:

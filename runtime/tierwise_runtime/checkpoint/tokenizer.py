@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from ..errors import CheckpointError
 
@@ -15,7 +15,9 @@ _LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-_CONTROL, _USER_DEFINED = 3, 4
+# GGUF token types (llama.cpp's, the same numbers as SentencePiece's piece types).
+_NORMAL, _CONTROL, _USER_DEFINED = 1, 3, 4
+_SPACE = "\u2581"  # SentencePiece's visible space, "▁"
 
 
 class TextTokenizer:
@@ -55,13 +57,21 @@ class TextTokenizer:
 
 
 def tokenizer_from_gguf(meta: dict[str, Any]) -> TextTokenizer:
-    """Byte-level BPE tokenizer from GGUF metadata (vocab, merges, special tokens)."""
+    """The tokenizer a GGUF file describes: byte-level BPE (`gpt2`: SmolLM, Llama 3) or
+    SentencePiece BPE (`llama`: Llama 1/2, Mistral, TinyLlama)."""
     kind = meta.get("tokenizer.ggml.model")
-    if kind != "gpt2":
-        raise CheckpointError(
-            f"GGUF tokenizer model {kind!r} is not supported (only byte-level BPE, 'gpt2'); "
-            "put a tokenizer.json beside the .gguf file"
-        )
+    if kind == "gpt2":
+        return _byte_level_bpe(meta)
+    if kind == "llama":
+        return _sentencepiece_bpe(meta)
+    raise CheckpointError(
+        f"GGUF tokenizer model {kind!r} is not supported ('gpt2': byte-level BPE, 'llama': "
+        "SentencePiece BPE); put a tokenizer.json beside the .gguf file"
+    )
+
+
+def _byte_level_bpe(meta: dict[str, Any]) -> TextTokenizer:
+    """Byte-level BPE from the vocabulary, merges and special tokens in the metadata."""
     tokens: list[str] = meta["tokenizer.ggml.tokens"]
     pre = str(meta.get("tokenizer.ggml.pre", "default"))
     merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
@@ -75,8 +85,65 @@ def tokenizer_from_gguf(meta: dict[str, Any]) -> TextTokenizer:
     tok.decoder = decoders.ByteLevel()
     _add_special_tokens(tok, tokens, meta.get("tokenizer.ggml.token_type", []))
     add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
+    return TextTokenizer(tok, _bos(meta) if add_bos else None)
+
+
+def _sentencepiece_bpe(meta: dict[str, Any]) -> TextTokenizer:
+    """SentencePiece BPE as llama.cpp runs it: a "▁" before the text and for every space,
+    pieces merged best score first, unknown characters spelled as byte tokens."""
+    tokens: list[str] = meta["tokenizer.ggml.tokens"]
+    scores: list[float] | None = meta.get("tokenizer.ggml.scores")
+    types: list[int] = list(meta.get("tokenizer.ggml.token_type") or [_NORMAL] * len(tokens))
+    if scores is None or len(scores) != len(tokens) or len(types) != len(tokens):
+        raise CheckpointError("GGUF SentencePiece tokenizer needs a score and a type per token")
+    unk = meta.get("tokenizer.ggml.unknown_token_id")
+    bpe = models.BPE(
+        vocab={t: i for i, t in enumerate(tokens)},
+        merges=sentencepiece_merges(tokens, scores, types),
+        unk_token=tokens[int(unk)] if unk is not None else None,
+        fuse_unk=True,
+        byte_fallback=True,
+    )
+    tok = Tokenizer(bpe)
+    prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", True))
+    spaces = [normalizers.Replace(" ", _SPACE)]
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Prepend(_SPACE), *spaces] if prefix else spaces
+    )
+    steps = [decoders.ByteFallback(), decoders.Fuse(), decoders.Replace(_SPACE, " ")]
+    tok.decoder = decoders.Sequence([*steps, decoders.Strip(" ", 1, 0)] if prefix else steps)
+    _add_special_tokens(tok, tokens, types)
+    # llama.cpp adds BOS for SentencePiece vocabularies unless the file says otherwise.
+    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", True))
+    return TextTokenizer(tok, _bos(meta) if add_bos else None)
+
+
+def sentencepiece_merges(
+    tokens: Sequence[str], scores: Sequence[float], types: Sequence[int]
+) -> list[tuple[str, str]]:
+    """BPE merge rules equivalent to SentencePiece's scores, best first.
+
+    SentencePiece BPE keeps no merge list: it joins the adjacent pair whose union is
+    the best-scoring normal piece. Every split of a normal piece into two known
+    pieces is such a join, ranked by the piece's score (ties by the parts' ids, as
+    the file orders them).
+    """
+    ids = {t: i for i, t in enumerate(tokens)}
+    ranked: list[tuple[float, int, int, str, str]] = []
+    for piece, score, kind in zip(tokens, scores, types, strict=True):
+        if kind != _NORMAL:
+            continue  # control, unknown, user-defined, unused and byte pieces are never joined
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if left in ids and right in ids:
+                ranked.append((-float(score), ids[left], ids[right], left, right))
+    ranked.sort()
+    return [(left, right) for *_, left, right in ranked]
+
+
+def _bos(meta: dict[str, Any]) -> int | None:
     bos = meta.get("tokenizer.ggml.bos_token_id")
-    return TextTokenizer(tok, int(bos) if add_bos and bos is not None else None)
+    return None if bos is None else int(bos)
 
 
 def _pre_tokenizer(pre: str) -> pre_tokenizers.PreTokenizer:
