@@ -7,20 +7,18 @@ set, written into a real GGUF file's metadata, and read back the way checkpoints
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import gguf
 import pytest
-import sentencepiece as spm  # the reference (a dev dependency)
 
 from tierwise_runtime.checkpoint.gguf_reader import metadata_of
 from tierwise_runtime.checkpoint.tokenizer import tokenizer_from_gguf
 from tierwise_runtime.errors import CheckpointError
 
-EVAL_SET = Path(__file__).parents[2] / "runtime/tierwise_runtime/data/eval_default.jsonl"
+from .gguf_writing import add_sentencepiece, finish, train_sentencepiece
+
 EDGE_CASES = [
     "",
     " ",
@@ -34,49 +32,17 @@ EDGE_CASES = [
 ]
 
 
-def train(add_dummy_prefix: bool) -> Any:
-    """A 1,200-piece BPE model with the trainer settings of Llama's tokenizer.model."""
-    texts = [json.loads(line)["text"] for line in EVAL_SET.read_text().splitlines()]
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=model, vocab_size=1200, model_type="bpe",
-        byte_fallback=True, split_digits=True, add_dummy_prefix=add_dummy_prefix,
-        remove_extra_whitespaces=False, normalization_rule_name="identity",
-        allow_whitespace_only_pieces=True, unk_id=0, bos_id=1, eos_id=2, minloglevel=2,
-    )  # fmt: skip
-    return spm.SentencePieceProcessor(model_proto=model.getvalue())
-
-
-def piece_type(sp: Any, i: int) -> int:
-    """The GGUF token type (llama.cpp numbers them as SentencePiece does)."""
-    kinds = [(sp.is_unknown, 2), (sp.is_control, 3), (sp.is_unused, 5), (sp.is_byte, 6)]
-    return next((kind for test, kind in kinds if test(i)), 1)
-
-
 def gguf_metadata(sp: Any, path: Path, *, prefix: bool, add_bos: bool | None) -> dict[str, Any]:
     """Write the model into a GGUF file's metadata, then read it back as checkpoints are."""
     writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_tokenizer_model("llama")
-    size = sp.get_piece_size()
-    writer.add_token_list([sp.id_to_piece(i) for i in range(size)])
-    writer.add_token_scores([sp.get_score(i) for i in range(size)])
-    writer.add_token_types([piece_type(sp, i) for i in range(size)])
-    writer.add_unk_token_id(sp.unk_id())
-    writer.add_bos_token_id(sp.bos_id())
-    writer.add_eos_token_id(sp.eos_id())
-    writer.add_add_space_prefix(prefix)
-    if add_bos is not None:
-        writer.add_add_bos_token(add_bos)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    add_sentencepiece(writer, sp, prefix=prefix, add_bos=add_bos)
+    finish(writer)
     return metadata_of(gguf.GGUFReader(str(path)))
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["space-prefix", "no-prefix"])
 def trained(request: pytest.FixtureRequest) -> tuple[Any, bool]:
-    return train(request.param), request.param
+    return train_sentencepiece(add_dummy_prefix=request.param), request.param
 
 
 def test_ids_match_sentencepiece(
@@ -102,7 +68,7 @@ def test_decoding_gives_back_what_sentencepiece_decodes(
 
 
 def test_a_file_that_says_no_bos_gets_none(tmp_path: Path) -> None:
-    sp = train(add_dummy_prefix=True)
+    sp = train_sentencepiece()
     tok = tokenizer_from_gguf(gguf_metadata(sp, tmp_path / "t.gguf", prefix=True, add_bos=False))
     assert tok.encode(["hello"]) == [sp.encode("hello")]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ def read_gguf(path: Path) -> Checkpoint:
     if arch != "llama":
         raise CheckpointError(f"GGUF architecture {arch!r} is not supported (llama)")
     by_name = {t.name: t for t in reader.tensors}
-    if "rope_freqs.weight" in by_name:
-        raise CheckpointError("GGUF rope frequency factors (Llama 3.1 scaling) are not supported")
     config = _config(meta, tied="output.weight" not in by_name)
+    if "rope_freqs.weight" in by_name:
+        config = replace(
+            config, rope_freq_factors=_freq_factors(by_name["rope_freqs.weight"], config)
+        )
     names = rename(by_name, llama.GGUF_KEYS, llama.GGUF_IGNORED)
     readers = {ours: _reader(by_name[theirs], ours, config) for ours, theirs in names.items()}
     tok_json = path.parent / "tokenizer.json"
@@ -89,6 +92,17 @@ def _config(meta: dict[str, Any], tied: bool) -> llama.LlamaConfig:
         head_dim=int(get("attention.key_length", dim // heads)),
         tie_embeddings=tied,
     )
+
+
+def _freq_factors(tensor: Any, cfg: llama.LlamaConfig) -> tuple[float, ...]:
+    """Llama 3 RoPE scaling as llama.cpp's converter stores it: one divisor per frequency."""
+    factors = _dequantize(tensor).flatten().tolist()
+    if len(factors) != cfg.head_dim // 2:
+        raise CheckpointError(
+            f"GGUF rope_freqs holds {len(factors)} factors; head size {cfg.head_dim} needs "
+            f"{cfg.head_dim // 2}"
+        )
+    return tuple(float(f) for f in factors)
 
 
 def _reader(tensor: Any, name: str, cfg: llama.LlamaConfig) -> Callable[[], torch.Tensor]:

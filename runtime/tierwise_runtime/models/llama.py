@@ -34,6 +34,8 @@ class LlamaConfig:
     attention_bias: bool = False
     rope_scaling: tuple[tuple[str, float], ...] = ()
     """Llama 3 style frequency scaling (`rope_type: llama3`) as sorted key/value pairs."""
+    rope_freq_factors: tuple[float, ...] = ()
+    """The same scaling as llama.cpp stores it (GGUF `rope_freqs`): a divisor per frequency."""
 
     def __post_init__(self) -> None:
         if not self.head_dim:
@@ -87,6 +89,8 @@ def inverse_frequencies(cfg: LlamaConfig) -> torch.Tensor:
     hd = cfg.head_dim
     exponents = torch.arange(0, hd, 2, dtype=torch.int64, device="cpu").float() / hd
     inv = 1.0 / cfg.rope_theta**exponents
+    if cfg.rope_freq_factors:
+        return inv / torch.tensor(cfg.rope_freq_factors, dtype=torch.float32, device="cpu")
     if not cfg.rope_scaling:
         return inv
     s = dict(cfg.rope_scaling)
@@ -269,4 +273,4 @@ GGUF_KEYS = [
 ]
 """llama.cpp GGUF tensor names -> ours (regex, replacement)."""
 
-GGUF_IGNORED = (r"^rope_freqs\.",)
+GGUF_IGNORED = (r"^rope_freqs\.",)  # read into LlamaConfig.rope_freq_factors
