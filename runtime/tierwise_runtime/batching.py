@@ -6,6 +6,11 @@ is bounded by `max_queue` waiting items plus one running batch. The collector
 takes the oldest item, then waits at most `max_wait_s` from that item's
 arrival for others, up to `max_batch`, and runs the batch to completion before
 forming the next one. Items whose client went away are dropped unrun.
+
+With a `room` callback (continuous batching: the executor keeps a running batch
+that new items join) a batch is capped at the room the running one has left; while
+something runs, items queued are taken at once, without waiting for stragglers,
+and the executor is called even with none, so the running batch goes on.
 """
 
 from __future__ import annotations
@@ -140,14 +145,22 @@ class DynamicBatcher(Generic[T]):
         *,
         on_batch: Callable[[int], None] = lambda size: None,
         on_depth: Callable[[int], None] = lambda depth: None,
+        room: Callable[[], int] | None = None,
     ) -> None:
         self.limits = limits
         self._execute = execute
         self._on_batch = on_batch
         self._on_depth = on_depth
+        self._room = room
+        """How many items the executor's running batch can take now (continuous batching)."""
         self._queue: deque[_Queued[T]] = deque()
         self._waiting = 0
         self._arrived = asyncio.Event()
+
+    @property
+    def queued(self) -> int:
+        """Items submitted and waiting to join a batch."""
+        return len(self._queue)
 
     @property
     def waiting(self) -> int:
@@ -166,13 +179,18 @@ class DynamicBatcher(Generic[T]):
         try:
             while True:
                 batch = await self._collect()
-                if batch:
+                if batch or self._running():
                     await self._run_batch(batch)
         finally:
             self._fail_queued(RuntimeError("the server is shutting down"))
 
+    def _running(self) -> bool:
+        """The executor holds a running batch that must go on (continuous batching)."""
+        return self._room is not None and self._room() < self.limits.max_batch
+
     async def _run_batch(self, batch: list[T]) -> None:
-        self._on_batch(len(batch))
+        if batch:
+            self._on_batch(len(batch))
         try:
             await self._execute(batch)
         except asyncio.CancelledError:
@@ -187,8 +205,10 @@ class DynamicBatcher(Generic[T]):
     async def _collect(self) -> list[T]:
         """The oldest live item plus whatever joins before its wait runs out, up to max_batch."""
         batch: list[T] = []
-        deadline: float | None = None
-        while len(batch) < self.limits.max_batch:
+        limit = self.limits.max_batch if self._room is None else self._room()
+        # A running batch must not stall while stragglers are awaited: take what is here.
+        deadline = time.monotonic() if self._running() else None
+        while len(batch) < limit:
             if not self._queue:
                 timeout = None if deadline is None else deadline - time.monotonic()
                 if timeout is not None and timeout <= 0:

@@ -87,7 +87,12 @@ def add_serve(sub: SubParsers) -> None:
     p.add_argument("--name", help="the model id clients pass (default: from the model)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on")
     p.add_argument("--port", default=8000, type=_port)
-    p.add_argument("--max-batch", default=32, type=_positive, help="most items per engine call")
+    p.add_argument(
+        "--max-batch",
+        default=32,
+        type=_positive,
+        help="most texts per engine call; most sequences decoding at once",
+    )
     p.add_argument("--max-wait-ms", default=5.0, type=_non_negative, help="longest batching wait")
     p.add_argument("--max-queue", default=256, type=_positive, help="most items waiting")
     p.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's)")

@@ -1,10 +1,11 @@
 """Completions: prompts of concurrent requests decoded together, text streamed back per request.
 
-Batching is static per group: the prompts collected into one batch decode
-together until every one of them has finished (the Engine contract takes its
-prompts up front, so new prompts wait for the next group). A group stops
-early once every sequence in it has ended, hit a stop string or lost its
-client.
+With an engine that keeps a running batch (`ContinuousEngine`: the bundled
+decoder) batching is continuous: prompts join between decode steps while the
+batch has room, and each sequence leaves as soon as it ends, hits a stop
+string or loses its client, so a short request never waits for a long one.
+Other engines decode static groups: the prompts collected into one batch
+decode together until every one of them has finished.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from .batching import BatchLimits, DynamicBatcher, EngineWorker
 from .engine import GenerationEngine, SamplingParams
 from .input_checks import check_lengths
 from .textstream import TextStream
+
+log = logging.getLogger(__name__)
 
 FinishReason = Literal["stop", "length"]
 
@@ -96,8 +100,37 @@ class CompletionStream:
             prompt.cancelled = True
 
 
+class DecodingRow(Protocol):
+    """One sequence of a running batch."""
+
+    done: bool
+
+
+class RunningBatch(Protocol):
+    """Sequences decoded one step at a time; new ones join and old ones leave between steps."""
+
+    rows: Sequence[DecodingRow]
+
+    def join(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> Sequence[DecodingRow]: ...
+
+    def advance(self) -> Sequence[tuple[DecodingRow, int]]:
+        """Each row's next token; rows done by it (stop token, max_tokens) have left."""
+        ...
+
+    def leave(self, rows: Sequence[object]) -> None: ...
+
+
+@runtime_checkable
+class ContinuousEngine(Protocol):
+    """A GenerationEngine that can keep a running batch (continuous batching)."""
+
+    def session(self) -> RunningBatch: ...
+
+
 class CompletionService:
-    """Decodes prompts for many concurrent requests in groups on the engine thread."""
+    """Decodes prompts for many concurrent requests on the engine thread."""
 
     def __init__(
         self,
@@ -110,8 +143,13 @@ class CompletionService:
     ) -> None:
         self._engine = engine
         self._worker = worker
+        self._running: _Running | None = None
+        room = None
+        if isinstance(engine, ContinuousEngine):
+            self._running = _Running(engine, engine.session)
+            room = self._room
         self.batcher = DynamicBatcher[_Prompt](
-            limits, self._execute, on_batch=on_batch, on_depth=on_depth
+            limits, self._execute, on_batch=on_batch, on_depth=on_depth, room=room
         )
 
     async def submit(
@@ -131,8 +169,38 @@ class CompletionService:
             slots.submit(items)
         return CompletionStream(items, queue)
 
+    def _room(self) -> int:
+        running = len(self._running.live) if self._running is not None else 0
+        return self.batcher.limits.max_batch - running
+
     async def _execute(self, batch: list[_Prompt]) -> None:
-        await self._worker.call(decode_group, self._engine, batch)
+        running = self._running
+        if running is None:
+            await self._worker.call(decode_group, self._engine, batch)
+            return
+        if batch:
+            try:
+                await self._worker.call(running.join, batch)
+            except Exception as exc:
+                # These prompts cannot start (out of memory, say); the running ones go on.
+                log.exception("%d prompts could not join the running batch", len(batch))
+                for prompt in batch:
+                    prompt.fail(exc)
+        await self._decode(running)
+
+    async def _decode(self, running: _Running) -> None:
+        """Step the running batch until it empties, or until prompts wait and it has room."""
+        try:
+            while running.live:
+                if self.batcher.queued and self._room() > 0:
+                    return  # the batcher hands them to _execute, which continues from here
+                await self._worker.call(running.step)
+        except asyncio.CancelledError:
+            running.fail_all(RuntimeError("the server is shutting down"), reset=False)
+            raise
+        except Exception as exc:
+            log.exception("the running batch of %d sequences failed", len(running.live))
+            running.fail_all(exc)
 
     def warm_up(self) -> None:
         """One short greedy decode on the engine thread, before serving."""
@@ -188,6 +256,49 @@ class _Sequence:
     def _send(self, text: str) -> None:
         if text:
             self.prompt.post(TextDelta(self.prompt.index, text))
+
+
+class _Running:
+    """The engine-thread side of continuous batching: one running batch and its sequences."""
+
+    def __init__(self, engine: GenerationEngine, new_session: Callable[[], RunningBatch]) -> None:
+        self._engine = engine
+        self._new_session = new_session
+        self._session = new_session()
+        self.live: dict[int, tuple[DecodingRow, _Sequence, frozenset[int]]] = {}
+        """By id of the row: the row, its sequence and the ids that end it."""
+
+    def join(self, batch: list[_Prompt]) -> None:
+        for prompt in [p for p in batch if p.params.max_tokens < 1]:
+            _Sequence(prompt, self._engine.detokenize).finish("length")
+        batch = [p for p in batch if p.params.max_tokens >= 1]
+        if not batch:
+            return
+        rows = self._session.join([p.ids for p in batch], [p.params for p in batch])
+        for row, prompt in zip(rows, batch, strict=True):
+            ends = self._engine.eos_token_ids | prompt.params.stop_token_ids
+            self.live[id(row)] = (row, _Sequence(prompt, self._engine.detokenize), ends)
+
+    def step(self) -> None:
+        """One token for every sequence; those that end leave the batch."""
+        for row, token in self._session.advance():
+            self.live[id(row)][1].advance(token, self.live[id(row)][2])
+        ended = [(row, seq) for row, seq, _ in self.live.values() if row.done or seq.done]
+        # Rows that a stop string or a departed client ended are still in the batch.
+        self._session.leave([row for row, _ in ended if not row.done])
+        for row, seq in ended:
+            if not seq.done:
+                seq.finish()
+            del self.live[id(row)]
+
+    def fail_all(self, exc: BaseException, *, reset: bool = True) -> None:
+        """The running batch is lost: tell every request, and start afresh when `reset`
+        (only between steps: a step may still run on the engine thread while shutting down)."""
+        for _, seq, _ in list(self.live.values()):
+            seq.prompt.fail(exc)
+        if reset:
+            self.live.clear()
+            self._session = self._new_session()
 
 
 def decode_group(engine: GenerationEngine, batch: list[_Prompt]) -> None:

@@ -20,7 +20,7 @@ from tierwise_runtime.metrics import RuntimeMetrics
 from tierwise_runtime.serve_config import ServeConfig
 from tierwise_runtime.server import create_app
 
-from .fakes import FakeEmbeddingEngine, FakeGenerationEngine
+from .fakes import FakeContinuousEngine, FakeEmbeddingEngine, FakeGenerationEngine
 
 Client = TestClient[Any, Any]
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +32,10 @@ def embedder() -> FakeEmbeddingEngine:
     return FakeEmbeddingEngine()
 
 
-@pytest.fixture
-def generator() -> FakeGenerationEngine:
-    return FakeGenerationEngine()
+@pytest.fixture(params=["static", "continuous"])
+def generator(request: pytest.FixtureRequest) -> FakeGenerationEngine:
+    """A generation engine decoding static groups, and one with continuous batching."""
+    return FakeGenerationEngine() if request.param == "static" else FakeContinuousEngine()
 
 
 @pytest.fixture

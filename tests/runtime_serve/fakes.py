@@ -12,6 +12,8 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -163,3 +165,64 @@ class FakeGenerationEngine(_Recorder):
         if ord("a") <= char < ord("z"):
             return char + 1 + skip + _BYTE0
         return ord("a") + _BYTE0
+
+
+@dataclass(eq=False)
+class _FakeRow:
+    params: SamplingParams
+    last: int
+    rng: random.Random
+    made: int = 0
+    done: bool = False
+
+
+class FakeContinuousEngine(FakeGenerationEngine):
+    """The same alphabet, decoded with continuous batching: `session()` keeps a running
+    batch that prompts join between steps (`batches` records each join's size)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sessions: list[FakeSession] = []
+
+    def session(self) -> FakeSession:
+        self.sessions.append(FakeSession(self))
+        return self.sessions[-1]
+
+
+class FakeSession:
+    def __init__(self, engine: FakeContinuousEngine) -> None:
+        self.engine = engine
+        self.rows: list[_FakeRow] = []
+        self.largest = 0
+        """The most rows it ever held at once."""
+
+    def join(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> list[_FakeRow]:
+        self.engine._enter(len(prompts))
+        self.engine.params.extend(params)
+        rows = [
+            _FakeRow(p, ids[-1], random.Random(p.seed))
+            for ids, p in zip(prompts, params, strict=True)
+        ]
+        self.rows += rows
+        self.largest = max(self.largest, len(self.rows))
+        return rows
+
+    def advance(self) -> list[tuple[_FakeRow, int]]:
+        out = []
+        for row in self.rows:
+            skip = row.rng.randint(0, 2) if row.params.temperature > 0 else 0
+            row.last = self.engine._next(row.last, skip)
+            row.made += 1
+            stops = self.engine.eos_token_ids | row.params.stop_token_ids
+            row.done = row.last in stops or row.made >= row.params.max_tokens
+            out.append((row, row.last))
+        self.engine.steps_run += 1
+        time.sleep(self.engine.delay_s)
+        self.rows = [row for row in self.rows if not row.done]
+        return out
+
+    def leave(self, rows: Sequence[object]) -> None:
+        gone = {id(row) for row in rows}
+        self.rows = [row for row in self.rows if id(row) not in gone]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -72,85 +73,186 @@ class DecoderEngine:
     def _decode(
         self, prompts: list[list[int]], params: list[SamplingParams]
     ) -> Iterator[list[int | None]]:
-        state = _Batch(prompts, params, self.model, self.device, self.dtype)
-        stops = [self.eos_token_ids | p.stop_token_ids for p in params]
-        gens = [make_generator(p) for p in params]
-        done = [p.max_tokens <= 0 for p in params]
-        logits = state.prefill()
-        for step in range(max(p.max_tokens for p in params)):
-            if all(done):
-                return
-            out: list[int | None] = []
-            for b, p in enumerate(params):
-                if done[b]:
-                    out.append(None)
-                    continue
-                token = pick(logits[b], p, gens[b])
-                out.append(token)
-                done[b] = token in stops[b] or step + 1 >= p.max_tokens
+        session = self.session()
+        joining = [i for i, p in enumerate(params) if p.max_tokens > 0]
+        rows = {}
+        if joining:
+            joined = session.join([prompts[i] for i in joining], [params[i] for i in joining])
+            rows = {id(row): i for row, i in zip(joined, joining, strict=True)}
+        while session.rows:
+            out: list[int | None] = [None] * len(prompts)
+            for row, token in session.advance():
+                out[rows[id(row)]] = token
             yield out
-            if not all(done):
-                logits = state.step([t if t is not None else 0 for t in out])
+
+    def session(self) -> DecodeSession:
+        """A running batch that prompts can join between steps (continuous batching)."""
+        return DecodeSession(self.model, self.device, self.dtype, self.eos_token_ids)
 
 
-class _Batch:
-    """Left-padded prompts decoded together through one KV cache."""
+@dataclass(eq=False)
+class Row:
+    """One sequence of a DecodeSession: how it samples, when it ends, how far it is."""
+
+    params: SamplingParams
+    stops: frozenset[int]
+    generator: torch.Generator | None
+    produced: int = 0
+    done: bool = False
+
+
+class DecodeSession:
+    """Sequences decoded together one token per step. New prompts join between steps and
+    finished ones leave at once, so a short request never waits for a long one.
+
+    The rows share one KV cache whose columns are time slots: each step every row writes
+    its key and value at column `filled`; a row's earlier tokens sit right-aligned before
+    it and `valid` masks every column that is not its own. Joining re-aligns the two
+    caches on their last column; leaving drops the row and the columns no row still uses.
+    """
 
     def __init__(
-        self,
-        prompts: list[list[int]],
-        params: list[SamplingParams],
-        model: Llama,
-        device: torch.device,
-        dtype: torch.dtype,
+        self, model: Llama, device: torch.device, dtype: torch.dtype, eos: frozenset[int]
+    ) -> None:
+        self.model, self.device, self.dtype, self.eos = model, device, dtype, eos
+        self._empty()
+
+    def _empty(self) -> None:
+        self.rows: list[Row] = []
+        self.cache: KVCache | None = None
+        self.valid = torch.zeros((0, 0), dtype=torch.bool)
+        self.next_pos = torch.zeros(0, dtype=torch.long)
+        """Each row's position for the token it feeds next."""
+        self.pending = torch.zeros(0, 0)
+        """[B, V] logits each row's next token is picked from."""
+        self.filled = 0
+
+    def join(self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]) -> list[Row]:
+        """Prefill `prompts` (each with max_tokens >= 1) and add them to the running batch."""
+        group = _Prefill([list(p) for p in prompts], self.model, self.device, self.dtype)
+        logits = group.run()
+        rows = [Row(p, self.eos | p.stop_token_ids, make_generator(p)) for p in params]
+        self._merge(group, logits, rows)
+        return rows
+
+    def advance(self) -> list[tuple[Row, int]]:
+        """Pick every row's next token; rows that end leave; the others take one step."""
+        picked = []
+        for row, logits in zip(self.rows, self.pending, strict=True):
+            token = pick(logits, row.params, row.generator)
+            row.produced += 1
+            row.done = token in row.stops or row.produced >= row.params.max_tokens
+            picked.append((row, token))
+        self.leave([row for row, _ in picked if row.done])
+        if self.rows:
+            self._step([token for row, token in picked if not row.done])
+        return picked
+
+    def leave(self, rows: Sequence[object]) -> None:
+        """Drop `rows` (finished, or their client has gone) and the columns nobody uses."""
+        gone = {id(row) for row in rows}
+        keep = [i for i, row in enumerate(self.rows) if id(row) not in gone]
+        if len(keep) == len(self.rows):
+            return
+        if not keep or self.cache is None:
+            self._empty()
+            return
+        index = torch.tensor(keep)
+        valid = self.valid[index]
+        used = valid[:, : self.filled].any(dim=0).nonzero()
+        first = int(used[0]) if len(used) else self.filled
+        on = index.to(self.cache.k.device)
+        self.cache = KVCache.of(
+            self.cache.k.index_select(1, on)[:, :, :, first:].contiguous(),
+            self.cache.v.index_select(1, on)[:, :, :, first:].contiguous(),
+        )
+        self.valid = valid[:, first:].contiguous()
+        self.filled -= first
+        self.next_pos = self.next_pos[index]
+        self.pending = self.pending[index]
+        self.rows = [self.rows[i] for i in keep]
+
+    def _merge(self, group: _Prefill, logits: torch.Tensor, rows: list[Row]) -> None:
+        cfg = self.model.config
+        everyone = [*self.rows, *rows]
+        end = max(self.filled, group.width)
+        room = end + max(r.params.max_tokens - r.produced for r in everyone)
+        cache = KVCache(cfg.n_layers, len(everyone), kv_heads=cfg.n_kv_heads, max_len=room,
+                        head_dim=cfg.head_dim, dtype=self.dtype, device=self.device)  # fmt: skip
+        valid = torch.zeros((len(everyone), room), dtype=torch.bool)
+        old = len(self.rows)
+        if self.cache is not None and old:
+            cols = slice(end - self.filled, end)
+            cache.k[:, :old, :, cols] = self.cache.k[:, :, :, : self.filled]
+            cache.v[:, :old, :, cols] = self.cache.v[:, :, :, : self.filled]
+            valid[:old, cols] = self.valid[:, : self.filled]
+        cols = slice(end - group.width, end)
+        cache.k[:, old:, :, cols] = group.cache.k
+        cache.v[:, old:, :, cols] = group.cache.v
+        valid[old:, cols] = group.valid
+        self.cache, self.valid, self.filled = cache, valid, end
+        self.next_pos = torch.cat([self.next_pos, group.lengths])
+        self.pending = logits if not old else torch.cat([self.pending, logits])
+        self.rows = everyone
+
+    def _step(self, tokens: list[int]) -> None:
+        assert self.cache is not None
+        start = self.filled
+        self.valid[:, start] = True
+        self.filled += 1
+        mask = self.valid[:, None, None, : self.filled]  # [B, 1, 1, T]
+        ids = torch.tensor(tokens)[:, None]
+        self.pending = _last_logits(
+            self.model, ids, self.next_pos[:, None], mask,
+            cache=self.cache, start=start, device=self.device,
+        )  # fmt: skip
+        self.next_pos = self.next_pos + 1
+
+
+class _Prefill:
+    """Left-padded prompts run through the model once, filling a cache of their width."""
+
+    def __init__(
+        self, prompts: list[list[int]], model: Llama, device: torch.device, dtype: torch.dtype
     ) -> None:
         cfg = model.config
         self.model, self.device = model, device
         self.width = max(len(p) for p in prompts)
-        total = self.width + max(p.max_tokens for p in params)
         b = len(prompts)
-        self.cache = KVCache(
-            cfg.n_layers,
-            b,
-            kv_heads=cfg.n_kv_heads,
-            max_len=total,
-            head_dim=cfg.head_dim,
-            dtype=dtype,
-            device=device,
-        )
+        self.cache = KVCache(cfg.n_layers, b, kv_heads=cfg.n_kv_heads, max_len=self.width,
+                             head_dim=cfg.head_dim, dtype=dtype, device=device)  # fmt: skip
         self.lengths = torch.tensor([len(p) for p in prompts])
         self.ids = torch.zeros((b, self.width), dtype=torch.long)
-        self.valid = torch.zeros((b, total), dtype=torch.bool)
+        self.valid = torch.zeros((b, self.width), dtype=torch.bool)
         for row, prompt in enumerate(prompts):
             self.ids[row, self.width - len(prompt) :] = torch.tensor(prompt)
-            self.valid[row, self.width - len(prompt) : self.width] = True
-        self.filled = 0
+            self.valid[row, self.width - len(prompt) :] = True
 
-    def prefill(self) -> torch.Tensor:
+    def run(self) -> torch.Tensor:
+        """[B, V] logits of each prompt's next token."""
         w = self.width
         pad = (w - self.lengths)[:, None]
         pos = (torch.arange(w)[None] - pad).clamp(min=0)  # [B, W]
         causal = torch.ones(w, w, dtype=torch.bool).tril()
         # Pad queries attend to themselves only, so no row of the mask is empty.
-        mask = (causal & self.valid[:, None, None, :w]) | torch.eye(w, dtype=torch.bool)
-        self.filled = w
-        return self._run(self.ids, pos, mask, start=0)
+        mask = (causal & self.valid[:, None, None, :]) | torch.eye(w, dtype=torch.bool)
+        return _last_logits(
+            self.model, self.ids, pos, mask, cache=self.cache, start=0, device=self.device
+        )
 
-    def step(self, tokens: list[int]) -> torch.Tensor:
-        start = self.filled
-        self.valid[:, start] = True
-        self.filled += 1
-        pos = (self.lengths + (start - self.width))[:, None]  # [B, 1]
-        mask = self.valid[:, None, None, : self.filled]  # [B, 1, 1, T]
-        return self._run(torch.tensor(tokens)[:, None], pos, mask, start)
 
-    def _run(
-        self, ids: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, start: int
-    ) -> torch.Tensor:
-        d = self.device
-        with torch.inference_mode():
-            out = self.model(
-                ids.to(d), pos.to(d), mask.to(d), self.cache, start=start, last_only=True
-            )
-        last: torch.Tensor = out[:, -1].to("cpu", torch.float32)  # [B, V]
-        return last
+def _last_logits(
+    model: Llama,
+    ids: torch.Tensor,
+    pos: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    cache: KVCache,
+    start: int,
+    device: torch.device,
+) -> torch.Tensor:
+    d = device
+    with torch.inference_mode():
+        out = model(ids.to(d), pos.to(d), mask.to(d), cache, start=start, last_only=True)
+    last: torch.Tensor = out[:, -1].to("cpu", torch.float32)  # [B, V]
+    return last

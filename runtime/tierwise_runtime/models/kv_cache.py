@@ -23,6 +23,13 @@ class KVCache:
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
 
+    @classmethod
+    def of(cls, k: torch.Tensor, v: torch.Tensor) -> KVCache:
+        """A cache holding these tensors ([layers, B, kv_heads, max_len, head_dim] each)."""
+        cache = cls.__new__(cls)
+        cache.k, cache.v = k, v
+        return cache
+
     @property
     def max_len(self) -> int:
         return self.k.shape[3]
