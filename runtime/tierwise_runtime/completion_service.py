@@ -119,6 +119,12 @@ class RunningBatch(Protocol):
         """Each row's next token; rows done by it (stop token, max_tokens) have left."""
         ...
 
+    def width_after(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> int:
+        """Cache columns (tokens of context) the batch would need with `prompts` joined."""
+        ...
+
     def leave(self, rows: Sequence[object]) -> None: ...
 
 
@@ -170,7 +176,7 @@ class CompletionService:
         return CompletionStream(items, queue)
 
     def _room(self) -> int:
-        running = len(self._running.live) if self._running is not None else 0
+        running = self._running.size if self._running is not None else 0
         return self.batcher.limits.max_batch - running
 
     async def _execute(self, batch: list[_Prompt]) -> None:
@@ -182,16 +188,15 @@ class CompletionService:
             try:
                 await self._worker.call(running.join, batch)
             except Exception as exc:
-                # These prompts cannot start (out of memory, say); the running ones go on.
-                log.exception("%d prompts could not join the running batch", len(batch))
-                for prompt in batch:
-                    prompt.fail(exc)
+                log.exception("the running batch failed taking %d prompts", len(batch))
+                running.fail_all(exc)
+                return
         await self._decode(running)
 
     async def _decode(self, running: _Running) -> None:
         """Step the running batch until it empties, or until prompts wait and it has room."""
         try:
-            while running.live:
+            while running.size:
                 if self.batcher.queued and self._room() > 0:
                     return  # the batcher hands them to _execute, which continues from here
                 await self._worker.call(running.step)
@@ -267,20 +272,51 @@ class _Running:
         self._session = new_session()
         self.live: dict[int, tuple[DecodingRow, _Sequence, frozenset[int]]] = {}
         """By id of the row: the row, its sequence and the ids that end it."""
+        self.deferred: list[_Prompt] = []
+        """Prompts taken from the queue that would stretch the batch's cache past the
+        model's context; they join, oldest first, as soon as they fit."""
+
+    @property
+    def size(self) -> int:
+        """Sequences decoding or about to."""
+        return len(self.live) + len(self.deferred)
 
     def join(self, batch: list[_Prompt]) -> None:
         for prompt in [p for p in batch if p.params.max_tokens < 1]:
             _Sequence(prompt, self._engine.detokenize).finish("length")
-        batch = [p for p in batch if p.params.max_tokens >= 1]
-        if not batch:
+        self.deferred += [p for p in batch if p.params.max_tokens >= 1]
+        self._admit()
+
+    def _admit(self) -> None:
+        """Join the deferred prompts that fit, oldest first (a long one is never starved:
+        an empty batch takes any prompt, which fits the context on its own)."""
+        self.deferred = [p for p in self.deferred if not p.cancelled]
+        context = self._engine.info.max_tokens
+        fits: list[_Prompt] = []
+        for prompt in self.deferred:
+            group = [*fits, prompt]
+            ids, params = [p.ids for p in group], [p.params for p in group]
+            if self._session.width_after(ids, params) > context and (fits or self.live):
+                break
+            fits = group
+        if not fits:
             return
-        rows = self._session.join([p.ids for p in batch], [p.params for p in batch])
-        for row, prompt in zip(rows, batch, strict=True):
+        self.deferred = self.deferred[len(fits) :]
+        try:
+            rows = self._session.join([p.ids for p in fits], [p.params for p in fits])
+        except Exception as exc:
+            # These prompts cannot start (out of memory, say); the running ones go on.
+            log.exception("%d prompts could not join the running batch", len(fits))
+            for prompt in fits:
+                prompt.fail(exc)
+            return
+        for row, prompt in zip(rows, fits, strict=True):
             ends = self._engine.eos_token_ids | prompt.params.stop_token_ids
             self.live[id(row)] = (row, _Sequence(prompt, self._engine.detokenize), ends)
 
     def step(self) -> None:
         """One token for every sequence; those that end leave the batch."""
+        self._admit()
         for row, token in self._session.advance():
             self.live[id(row)][1].advance(token, self.live[id(row)][2])
         ended = [(row, seq) for row, seq, _ in self.live.values() if row.done or seq.done]
@@ -296,8 +332,11 @@ class _Running:
         (only between steps: a step may still run on the engine thread while shutting down)."""
         for _, seq, _ in list(self.live.values()):
             seq.prompt.fail(exc)
+        for prompt in list(self.deferred):
+            prompt.fail(exc)
         if reset:
             self.live.clear()
+            self.deferred.clear()
             self._session = self._new_session()
 
 

@@ -140,3 +140,12 @@ async def test_the_server_side_joins_requests_into_the_running_batch(llama: Deco
     for prompt, params, got in (("alpha beta gamma", long, whole), ("delta", short, joined)):
         ids = llama.tokenize([prompt])[0]
         assert got == llama.detokenize(alone(llama, ids, params))
+
+
+def test_the_width_a_join_would_need_counts_history_and_room(llama: DecoderEngine) -> None:
+    session = llama.session()
+    assert session.width_after([[1, 2, 3]], [SamplingParams(max_tokens=5)]) == 3 + 5
+    session.join([[1, 2, 3, 4]], [GREEDY])  # 4 tokens of history, 12 to make
+    run(session, steps=2)  # 6 of history, 10 to make
+    assert session.width_after([[9] * 10], [SamplingParams(max_tokens=3)]) == 10 + 10
+    assert session.width_after([[9]], [SamplingParams(max_tokens=30)]) == 6 + 30

@@ -172,6 +172,7 @@ class _FakeRow:
     params: SamplingParams
     last: int
     rng: random.Random
+    history: int
     made: int = 0
     done: bool = False
 
@@ -202,12 +203,21 @@ class FakeSession:
         self.engine._enter(len(prompts))
         self.engine.params.extend(params)
         rows = [
-            _FakeRow(p, ids[-1], random.Random(p.seed))
+            _FakeRow(p, ids[-1], random.Random(p.seed), len(ids))
             for ids, p in zip(prompts, params, strict=True)
         ]
         self.rows += rows
         self.largest = max(self.largest, len(self.rows))
         return rows
+
+    def width_after(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> int:
+        """As the real session counts it, with each row's history as long as its prompt
+        plus what it made (the fake keeps no cache)."""
+        history = [len(ids) for ids in prompts] + [r.history + r.made for r in self.rows]
+        room = [p.max_tokens for p in params] + [r.params.max_tokens - r.made for r in self.rows]
+        return max(history) + max(room)
 
     def advance(self) -> list[tuple[_FakeRow, int]]:
         out = []

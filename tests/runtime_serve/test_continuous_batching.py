@@ -81,3 +81,19 @@ async def test_a_client_that_leaves_gives_its_place_to_the_others(
     assert (await staying)["choices"][0]["text"] == "qrstuvwx"
     await wait_until(lambda: not engine.sessions[-1].rows and not lifecycle(client).worker.busy)
     assert engine.steps_run < 20 + 5  # the one that left stopped early
+
+
+async def test_a_prompt_that_would_stretch_the_cache_past_the_context_waits_its_turn(
+    start_server: StartServer,
+) -> None:
+    """Each sequence fits the 64-token context alone; together their cache would need a
+    41-token history plus 59 tokens of room, so the second joins once the first has left."""
+    engine = FakeContinuousEngine(max_tokens=64, delay_s=0.005)
+    client = await start_server(engine, max_batch=4)
+    first = asyncio.create_task(complete(client, prompt="a", max_tokens=60, temperature=0))
+    await wait_until(lambda: bool(engine.sessions and engine.sessions[-1].rows))
+    second = await complete(client, prompt="m" * 39 + "a", max_tokens=5, temperature=0)
+    assert first.done()  # the second could only start after the first had ended
+    assert (await first)["choices"][0]["text"] == "bcdefghijklmnopqrstuvwxyz"
+    assert second["choices"][0]["text"] == "bcdef"
+    assert engine.sessions[-1].largest == 1

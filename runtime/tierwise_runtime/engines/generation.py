@@ -135,6 +135,16 @@ class DecodeSession:
         self._merge(group, logits, rows)
         return rows
 
+    def width_after(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> int:
+        """Cache columns the batch would need with `prompts` joined: the longest history
+        plus the most tokens any row may still write (each row alone fits the context;
+        a batch keeps to it too, so its cache stays within batch x context)."""
+        end = max([self.filled, *(len(p) for p in prompts)])
+        room = [r.params.max_tokens - r.produced for r in self.rows]
+        return end + max([*room, *(p.max_tokens for p in params)])
+
     def advance(self) -> list[tuple[Row, int]]:
         """Pick every row's next token; rows that end leave; the others take one step."""
         picked = []
