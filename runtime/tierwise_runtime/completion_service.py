@@ -146,13 +146,14 @@ class CompletionService:
         *,
         on_batch: Callable[[int], None] = lambda size: None,
         on_depth: Callable[[int], None] = lambda depth: None,
+        on_running: Callable[[int], None] = lambda sequences: None,
     ) -> None:
         self._engine = engine
         self._worker = worker
         self._running: _Running | None = None
         room = None
         if isinstance(engine, ContinuousEngine):
-            self._running = _Running(engine, engine.session)
+            self._running = _Running(engine, engine.session, on_running)
             room = self._room
         self.batcher = DynamicBatcher[_Prompt](
             limits, self._execute, on_batch=on_batch, on_depth=on_depth, room=room
@@ -266,10 +267,16 @@ class _Sequence:
 class _Running:
     """The engine-thread side of continuous batching: one running batch and its sequences."""
 
-    def __init__(self, engine: GenerationEngine, new_session: Callable[[], RunningBatch]) -> None:
+    def __init__(
+        self,
+        engine: GenerationEngine,
+        new_session: Callable[[], RunningBatch],
+        on_running: Callable[[int], None],
+    ) -> None:
         self._engine = engine
         self._new_session = new_session
         self._session = new_session()
+        self._on_running = on_running
         self.live: dict[int, tuple[DecodingRow, _Sequence, frozenset[int]]] = {}
         """By id of the row: the row, its sequence and the ids that end it."""
         self.deferred: list[_Prompt] = []
@@ -313,6 +320,7 @@ class _Running:
         for row, prompt in zip(rows, fits, strict=True):
             ends = self._engine.eos_token_ids | prompt.params.stop_token_ids
             self.live[id(row)] = (row, _Sequence(prompt, self._engine.detokenize), ends)
+        self._on_running(len(self.live))
 
     def step(self) -> None:
         """One token for every sequence; those that end leave the batch."""
@@ -326,6 +334,7 @@ class _Running:
             if not seq.done:
                 seq.finish()
             del self.live[id(row)]
+        self._on_running(len(self.live))
 
     def fail_all(self, exc: BaseException, *, reset: bool = True) -> None:
         """The running batch is lost: tell every request, and start afresh when `reset`
@@ -338,6 +347,7 @@ class _Running:
             self.live.clear()
             self.deferred.clear()
             self._session = self._new_session()
+            self._on_running(0)
 
 
 def decode_group(engine: GenerationEngine, batch: list[_Prompt]) -> None:

@@ -75,8 +75,9 @@ class Lifecycle:
         if isinstance(engine, GenerationEngine):
             route = self.metrics.batch_size.labels(route="/v1/completions")
             self.completions = CompletionService(
-                engine, self.worker, self.limits, on_batch=route.observe, on_depth=on_depth
-            )
+                engine, self.worker, self.limits, on_batch=route.observe, on_depth=on_depth,
+                on_running=self.metrics.running.set,
+            )  # fmt: skip
             self._spawn(self.completions.batcher.run())
         else:
             route = self.metrics.batch_size.labels(route="/v1/embeddings")

@@ -57,6 +57,10 @@ class RuntimeMetrics:
         self.queue_depth = Gauge(
             f"{PREFIX}_queue_depth", "Items admitted and waiting for a batch.", registry=reg
         )
+        self.running = Gauge(
+            f"{PREFIX}_running_sequences",
+            "Completions decoding in the running batch (continuous batching).", registry=reg,
+        )  # fmt: skip
         self.tokens = Counter(
             f"{PREFIX}_tokens", "Tokens processed: kind=prompt (inputs) or completion.",
             ["kind"], registry=reg,

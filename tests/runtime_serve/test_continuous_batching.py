@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from .conftest import Client, StartServer, lifecycle, wait_until
+from .conftest import Client, StartServer, lifecycle, sample, scrape, wait_until
 from .fakes import FakeContinuousEngine, FakeGenerationEngine
 
 MODEL = "fake-generator"
@@ -97,3 +97,15 @@ async def test_a_prompt_that_would_stretch_the_cache_past_the_context_waits_its_
     assert (await first)["choices"][0]["text"] == "bcdefghijklmnopqrstuvwxyz"
     assert second["choices"][0]["text"] == "bcdef"
     assert engine.sessions[-1].largest == 1
+
+
+async def test_the_running_sequences_gauge_follows_the_batch(start_server: StartServer) -> None:
+    engine = FakeContinuousEngine(delay_s=0.02)
+    client = await start_server(engine, max_batch=4)
+    body = {"model": MODEL, "prompt": "a", "max_tokens": 20, "temperature": 0, "stream": True}
+    long = await client.post("/v1/completions", json=body)
+    await long.content.readuntil(b"\n\n")
+    assert sample(await scrape(client), "tierwise_runtime_running_sequences") == 1
+    await long.read()
+    await wait_until(lambda: not engine.sessions[-1].rows)
+    assert sample(await scrape(client), "tierwise_runtime_running_sequences") == 0

@@ -23,6 +23,7 @@ CONTRACT = {
     "tierwise_runtime_request_duration_seconds": ("histogram", {"route"}),
     "tierwise_runtime_batch_size": ("histogram", {"route"}),
     "tierwise_runtime_queue_depth": ("gauge", set()),
+    "tierwise_runtime_running_sequences": ("gauge", set()),
     "tierwise_runtime_tokens": ("counter", {"kind"}),
     "tierwise_runtime_weight_bytes": ("gauge", set()),
     "tierwise_runtime_memory_rss_bytes": ("gauge", {"kind"}),
