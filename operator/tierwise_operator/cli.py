@@ -134,6 +134,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 namespaces=namespaces,
                 standalone=args.peering is None,
                 peering=args.peering,
+                priority=args.priority,
                 port=args.port,
             )
         )
@@ -205,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mode.add_argument(
         "--peering", metavar="NAME", help="coordinate several replicas through a ClusterKopfPeering"
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        help="peering priority: the live replica with the highest works, the others wait "
+        "(default: random per start, as replicas must never tie)",
     )
     run.add_argument("--port", type=int, default=8080, help="/healthz and /metrics (0: off)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -24,9 +24,11 @@ tierwise run -A --port 8080              # or run it yourself against your kubec
 
 `tierwise run` wraps kopf: `-A/--all-namespaces` or `-n NS` (repeatable;
 default `TIERWISE_NAMESPACES`, else all), `--standalone` (default, one
-replica) or `--peering NAME` (several replicas through a ClusterKopfPeering),
-`--port` for `/healthz` and `/metrics` (0 turns them off), `--log-format
-plain|json`. It logs in in-cluster, else with the kubeconfig.
+replica) or `--peering NAME` (several replicas through a ClusterKopfPeering:
+the live one with the highest `--priority` works, the others wait; the
+priority is drawn at random per start unless given, since kopf freezes every
+replica of a tie), `--port` for `/healthz` and `/metrics` (0 turns them off),
+`--log-format plain|json`. It logs in in-cluster, else with the kubeconfig.
 
 ## What it does
 

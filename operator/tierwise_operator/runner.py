@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -21,6 +22,11 @@ from .settings import Settings
 from .state import Clock, ObservationSource, OperatorState, utc_now
 
 log = logging.getLogger(__name__)
+
+
+def peering_priority() -> int:
+    """A random peering priority: two replicas tie with odds of one in two billion."""
+    return secrets.randbelow(2**31 - 2) + 1
 
 
 def planner_settings(settings: Settings) -> PlannerSettings:
@@ -111,9 +117,18 @@ async def run(
     namespaces: Sequence[str] = (),
     standalone: bool = True,
     peering: str | None = None,
+    priority: int | None = None,
     port: int | None = None,
 ) -> None:
-    """Run until interrupted: watch InferenceModels and keep them planned and served."""
+    """Run until interrupted: watch InferenceModels and keep them planned and served.
+
+    With `peering`, the live replica of highest `priority` works and the others
+    wait. kopf freezes every replica of a tie, so replicas of one Deployment (which
+    share their arguments) draw a random priority unless one is given.
+    """
+    if peering is not None and priority is None:
+        priority = peering_priority()
+        log.info("peering %r with priority %d", peering, priority)
     metrics = OperatorMetrics()
     ready = asyncio.Event()
     registry = registry_for(settings, metrics=metrics)
@@ -126,6 +141,7 @@ async def run(
             namespaces=list(namespaces),
             standalone=standalone,
             peering_name=peering,
+            priority=priority,
             ready_flag=ready,
             memo=kopf.Memo(),
         )

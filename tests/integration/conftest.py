@@ -34,6 +34,7 @@ from ..operator.profiles import embedder_profile
 
 GIB = 2**30
 NAMESPACE = "support"
+PEERING = REPO / "deploy" / "components" / "peering"
 CPU = {"node.kubernetes.io/instance-type": "m7i.4xlarge"}
 NVME = {"tierwise.dev/nvme": "true"}
 GPU = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
@@ -185,8 +186,8 @@ async def env(live_metrics: tuple[MetricsEndpoint, PrometheusServer]) -> AsyncIt
     })  # fmt: skip
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     async with Cluster.start(
-        crds=[REPO / "crds"],
-        objects=[namespace, SAMPLES / "tierclasses.yaml"],
+        crds=[REPO / "crds", PEERING / "peering-crd.yaml"],
+        objects=[namespace, SAMPLES / "tierclasses.yaml", PEERING / "peering.yaml"],
         nodes=NODES,
         kubelet=FakeKubelet(delay=0.05, decide=behaviours),
     ) as cluster:
