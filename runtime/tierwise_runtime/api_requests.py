@@ -1,4 +1,5 @@
-"""Parsing and checking the JSON bodies of /v1/embeddings and /v1/completions."""
+"""Parsing and checking the JSON bodies of /v1/embeddings, /v1/completions and
+/v1/chat/completions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .api_errors import ApiError, invalid
+from .chat import ROLES, ChatMessage
 from .engine import SamplingParams
 
 #: OpenAI's own limits, kept so clients see the same errors here as there.
@@ -28,6 +30,16 @@ class EmbeddingRequest:
 class CompletionRequest:
     model: str
     prompts: list[str]
+    params: SamplingParams
+    stop: tuple[str, ...]
+    stream: bool
+    include_usage: bool
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
     params: SamplingParams
     stop: tuple[str, ...]
     stream: bool
@@ -64,21 +76,82 @@ def parse_embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
 
 def parse_completion_request(body: dict[str, Any]) -> CompletionRequest:
     _refuse_unsupported(body)
-    seed_low, seed_high = _SEED_RANGE
-    params = SamplingParams(
-        max_tokens=_integer(body, "max_tokens", 16, minimum=1) or 16,
-        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
-        top_p=_number(body, "top_p", 1.0, 0.0, 1.0, open_low=True),
-        seed=_integer(body, "seed", None, minimum=seed_low, maximum=seed_high),
-    )
     return CompletionRequest(
         model=_model(body),
         prompts=_texts(body, "prompt"),
-        params=params,
+        params=_sampling(body, "max_tokens", 16),
         stop=_stop(body),
         stream=_boolean(body, "stream"),
         include_usage=_boolean(body.get("stream_options") or {}, "include_usage"),
     )
+
+
+def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
+    _refuse_unsupported(body, chat=True)
+    # OpenAI's newer name wins; an unset length runs to the context's end, bounded here.
+    tokens = (
+        "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    )
+    return ChatRequest(
+        model=_model(body),
+        messages=_messages(body),
+        params=_sampling(body, tokens, 256),
+        stop=_stop(body),
+        stream=_boolean(body, "stream"),
+        include_usage=_boolean(body.get("stream_options") or {}, "include_usage"),
+    )
+
+
+def _sampling(body: dict[str, Any], max_tokens: str, default: int) -> SamplingParams:
+    seed_low, seed_high = _SEED_RANGE
+    return SamplingParams(
+        max_tokens=_integer(body, max_tokens, default, minimum=1) or default,
+        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0, open_low=True),
+        seed=_integer(body, "seed", None, minimum=seed_low, maximum=seed_high),
+    )
+
+
+def _messages(body: dict[str, Any]) -> list[ChatMessage]:
+    """A non-empty list of {role, content}; content is text or a list of text parts."""
+    value = body.get("messages")
+    if value is None:
+        raise invalid("messages is required", "messages", "missing_required_parameter")
+    if not isinstance(value, list):
+        raise invalid("messages must be a list of messages", "messages", "invalid_type")
+    if not value:
+        raise invalid("messages must not be an empty list", "messages", "empty_input")
+    return [_message(item, f"messages[{i}]") for i, item in enumerate(value)]
+
+
+def _text_part(part: object, where: str) -> str:
+    if not isinstance(part, dict) or part.get("type") != "text":
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        raise invalid(f"{where}.content: only text parts are supported, got {kind!r}",
+                      "messages", "unsupported_content")  # fmt: skip
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise invalid(f"{where}.content: a text part needs a text string", "messages",
+                      "invalid_type")  # fmt: skip
+    return text
+
+
+def _message(item: object, where: str) -> ChatMessage:
+    if not isinstance(item, dict):
+        raise invalid(
+            f"{where} must be an object with role and content", "messages", "invalid_type"
+        )
+    role = item.get("role")
+    if role not in ROLES:
+        roles = ", ".join(ROLES)
+        raise invalid(f"{where}.role must be one of {roles}, got {role!r}", "messages")
+    content = item.get("content")
+    if isinstance(content, list):
+        content = "".join(_text_part(part, where) for part in content)
+    if not isinstance(content, str):
+        raise invalid(f"{where}.content must be a string or a list of text parts", "messages",
+                      "invalid_type")  # fmt: skip
+    return ChatMessage(role, content)
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -175,15 +248,15 @@ def _boolean(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _refuse_unsupported(body: dict[str, Any]) -> None:
+def _refuse_unsupported(body: dict[str, Any], *, chat: bool = False) -> None:
     """Options that would change the answer and that this server does not implement."""
-    unsupported: dict[str, tuple[object, ...]] = {
-        "n": (None, 1),
-        "best_of": (None, 1),
-        "echo": (None, False),
-        "logprobs": (None,),
-        "suffix": (None,),
-    }
+    unsupported: dict[str, tuple[object, ...]] = {"n": (None, 1)}
+    if chat:
+        unsupported |= {"logprobs": (None, False), "tools": (None, []),
+                        "response_format": (None, {"type": "text"})}  # fmt: skip
+    else:
+        unsupported |= {"best_of": (None, 1), "echo": (None, False), "logprobs": (None,),
+                        "suffix": (None,)}  # fmt: skip
     for name, accepted in unsupported.items():
         value = body.get(name)
         if not any(value is ok or (type(value) is type(ok) and value == ok) for ok in accepted):

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from .batching import BatchLimits, DynamicBatcher, EngineWorker
-from .engine import GenerationEngine, SamplingParams
+from .chat import ChatMessage
+from .engine import ChatEngine, GenerationEngine, SamplingParams
+from .errors import InputError
 from .input_checks import check_lengths
 from .textstream import TextStream
 
@@ -163,11 +165,32 @@ class CompletionService:
         self, prompts: Sequence[str], params: SamplingParams, stop: Sequence[str] = ()
     ) -> CompletionStream:
         """Queue the prompts; raises QueueFull when the queue is full, InputTooLong."""
+        return await self._submit(
+            len(prompts), functools.partial(self._engine.tokenize, prompts), params, stop
+        )
+
+    async def submit_chat(
+        self, messages: Sequence[ChatMessage], params: SamplingParams, stop: Sequence[str] = ()
+    ) -> CompletionStream:
+        """Queue the assistant's next turn; raises InputError (no chat template, or it
+        refuses the messages) besides submit's errors."""
+        engine = self._engine
+        if not isinstance(engine, ChatEngine):
+            raise InputError("this model has no chat template: send a prompt to /v1/completions")
+        return await self._submit(1, lambda: [engine.chat_ids(messages)], params, stop)
+
+    async def _submit(
+        self,
+        count: int,
+        tokenize: Callable[[], list[list[int]]],
+        params: SamplingParams,
+        stop: Sequence[str],
+    ) -> CompletionStream:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[CompletionEvent | _Failed] = asyncio.Queue()
         post = functools.partial(_post_threadsafe, loop, queue)
-        with self.batcher.reserve(len(prompts)) as slots:
-            ids = await self._worker.call(self._engine.tokenize, prompts)
+        with self.batcher.reserve(count) as slots:
+            ids = await self._worker.call(tokenize)
             check_lengths(ids, self._engine.info.max_tokens, completion=params.max_tokens)
             items = [
                 _Prompt(index, list(tokens), params, tuple(stop), post)

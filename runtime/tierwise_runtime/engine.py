@@ -16,6 +16,8 @@ import torch
 
 from tierwise_operator.api import Architecture, Precision, Task, TierKind
 
+from .chat import ChatMessage
+
 
 @dataclass(frozen=True)
 class EngineInfo:
@@ -93,3 +95,13 @@ class GenerationEngine(Protocol):
 
 
 Engine = EmbeddingEngine | GenerationEngine
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    """A GenerationEngine that can write chat turns in its model's own format."""
+
+    def chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Token ids of the prompt for the assistant's next turn. Raises InputError when
+        the model has no chat template or its template refuses the messages."""
+        ...

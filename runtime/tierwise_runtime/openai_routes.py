@@ -1,4 +1,5 @@
-"""The OpenAI-compatible routes: /v1/embeddings, /v1/completions (JSON or SSE) and /v1/models."""
+"""The OpenAI-compatible routes: /v1/embeddings, /v1/completions and /v1/chat/completions
+(JSON or SSE), and /v1/models."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from aiohttp import web
 
 from .api_errors import ApiError, error_body, invalid, unavailable
 from .api_requests import (
+    ChatRequest,
     CompletionRequest,
     EmbeddingRequest,
+    parse_chat_request,
     parse_completion_request,
     parse_embedding_request,
     parse_json,
@@ -24,6 +27,7 @@ from .batching import QueueFull
 from .completion_service import CompletionService, CompletionStream, Finished, TextDelta
 from .embedding_service import EmbeddingService
 from .engine import EngineInfo
+from .errors import InputError
 from .input_checks import InputTooLong
 from .lifecycle import Lifecycle
 
@@ -59,7 +63,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
     req = parse_completion_request(parse_json(await request.read()))
     info = _check_model(life, req.model)
-    service = _completion_service(life, info)
+    service = _completion_service(life, info, "/v1/completions")
     _check_count(request, len(req.prompts), "prompt")
     try:
         stream = await service.submit(req.prompts, req.params, req.stop)
@@ -70,6 +74,27 @@ async def completions(request: web.Request) -> web.StreamResponse:
         if req.stream:
             return await _stream_completion(request, life, info, req, stream)
         return await _whole_completion(life, info, req, stream)
+    finally:
+        stream.cancel()
+
+
+@routes.post("/v1/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    life = request.app[LIFECYCLE]
+    req = parse_chat_request(parse_json(await request.read()))
+    info = _check_model(life, req.model)
+    service = _completion_service(life, info, "/v1/chat/completions")
+    try:
+        stream = await service.submit_chat(req.messages, req.params, req.stop)
+    except (QueueFull, InputTooLong) as exc:
+        raise _refusal(request, exc, "messages", 1) from exc
+    except InputError as exc:
+        raise invalid(str(exc), "messages", "chat_unavailable") from exc
+    life.metrics.tokens.labels(kind="prompt").inc(stream.prompt_tokens)
+    try:
+        if req.stream:
+            return await _stream_chat(request, life, info, req, stream)
+        return await _whole_chat(life, info, stream)
     finally:
         stream.cancel()
 
@@ -157,6 +182,74 @@ async def _stream_completion(
     return response
 
 
+async def _whole_chat(life: Lifecycle, info: EngineInfo, stream: CompletionStream) -> web.Response:
+    text, reason, completion_tokens = "", None, 0
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            text += event.text
+        else:
+            reason, completion_tokens = event.reason, event.completion_tokens
+            life.metrics.tokens.labels(kind="completion").inc(completion_tokens)
+    message = {"role": "assistant", "content": text}
+    body = _chat_envelope(info, "chat.completion") | {
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
+        "usage": _usage(stream.prompt_tokens, completion_tokens),
+    }
+    return web.json_response(body)
+
+
+async def _stream_chat(
+    request: web.Request,
+    life: Lifecycle,
+    info: EngineInfo,
+    req: ChatRequest,
+    stream: CompletionStream,
+) -> web.StreamResponse:
+    """Server-sent chunks as OpenAI sends them: the role first, then content deltas, then
+    the finish reason (and usage when asked), then `data: [DONE]`."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    envelope = _chat_envelope(info, "chat.completion.chunk")
+
+    def chunk(delta: dict[str, str], reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+        return envelope | {"choices": [choice]}
+
+    completion_tokens = 0
+    try:
+        await _send_event(response, chunk({"role": "assistant", "content": ""}))
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                await _send_event(response, chunk({"content": event.text}))
+                continue
+            completion_tokens = event.completion_tokens
+            life.metrics.tokens.labels(kind="completion").inc(completion_tokens)
+            await _send_event(response, chunk({}, event.reason))
+        if req.include_usage:
+            usage = _usage(stream.prompt_tokens, completion_tokens)
+            await _send_event(response, envelope | {"choices": [], "usage": usage})
+    except ConnectionResetError:
+        return response  # the client left; the caller stops its decoding
+    except Exception as exc:  # headers are gone: report in-band, as OpenAI does
+        await _send_event(
+            response, error_body(500, f"generation failed: {exc}", code="internal_error")
+        )
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def _chat_envelope(info: EngineInfo, kind: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": kind,
+        "created": int(time.time()),
+        "model": info.model_name,
+    }
+
+
 async def _send_event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
     await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
@@ -211,9 +304,9 @@ def _embedding_service(life: Lifecycle, info: EngineInfo) -> EmbeddingService:
     return life.embeddings
 
 
-def _completion_service(life: Lifecycle, info: EngineInfo) -> CompletionService:
+def _completion_service(life: Lifecycle, info: EngineInfo, route: str) -> CompletionService:
     if life.completions is None:
-        raise _wrong_task(info, "/v1/completions")
+        raise _wrong_task(info, route)
     return life.completions
 
 

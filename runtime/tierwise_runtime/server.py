@@ -33,7 +33,15 @@ log = logging.getLogger(__name__)
 #: Routes labelled by path in metrics; anything else is `other`, so scanners cannot
 #: blow up the label cardinality.
 KNOWN_ROUTES = frozenset(
-    {"/v1/embeddings", "/v1/completions", "/v1/models", "/healthz", "/readyz", "/metrics"}
+    {
+        "/v1/embeddings",
+        "/v1/completions",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }
 )
 #: Status recorded when the client went away before the answer (nginx's convention).
 CLIENT_CLOSED = 499

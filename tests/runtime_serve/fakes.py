@@ -18,7 +18,9 @@ from typing import Any
 import torch
 
 from tierwise_operator.api import Architecture, Precision, Task, TierKind
+from tierwise_runtime.chat import ChatMessage, ChatTemplate
 from tierwise_runtime.engine import EngineInfo, SamplingParams
+from tierwise_runtime.errors import InputError
 
 log = logging.getLogger("tests.fake_engine")
 
@@ -88,6 +90,12 @@ class FakeEmbeddingEngine(_Recorder):
 
 
 BOS, EOS = 1, 2
+#: Turns written as "<role>content" lines; the assistant's turn opens with "<assistant>", so
+#: the alphabet reply starts at "a" (the letter after ">" is not a letter: it restarts).
+FAKE_CHAT = ChatTemplate(
+    "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
 _BYTE0 = 3  # token id of byte 0
 
 
@@ -100,10 +108,17 @@ class FakeGenerationEngine(_Recorder):
 
     eos_token_ids = frozenset({EOS})
 
-    def __init__(self, *, max_tokens: int = 64, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens: int = 64,
+        delay_s: float = 0.0,
+        chat_template: ChatTemplate | None = FAKE_CHAT,
+    ) -> None:
         super().__init__(delay_s)
         self.steps_run = 0
         self.params: list[SamplingParams] = []
+        self.chat_template = chat_template
         self.info = EngineInfo(
             model_name="fake-generator",
             task=Task.TEXT_GENERATION,
@@ -124,6 +139,11 @@ class FakeGenerationEngine(_Recorder):
     def detokenize(self, ids: Sequence[int]) -> str:
         data = bytes(i - _BYTE0 for i in ids if i >= _BYTE0)
         return data.decode("utf-8", errors="replace")
+
+    def chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        if self.chat_template is None:
+            raise InputError("this model has no chat template: send a prompt to /v1/completions")
+        return self.tokenize([self.chat_template.render(messages)])[0]
 
     def logits(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
         width = max(map(len, ids))

@@ -14,6 +14,7 @@ import torch
 
 from tierwise_operator.api import Architecture
 
+from ..chat import template_from_gguf
 from ..errors import CheckpointError
 from ..models import llama
 from .base import Checkpoint, TensorSource, rename
@@ -47,6 +48,7 @@ def read_gguf(path: Path) -> Checkpoint:
     tokenizer = (
         TextTokenizer.from_file(tok_json) if tok_json.is_file() else tokenizer_from_gguf(meta)
     )
+    tokenizer.chat_template = template_from_gguf(meta)
     eos = {int(meta[k]) for k in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
            if k in meta}  # fmt: skip
     return Checkpoint(

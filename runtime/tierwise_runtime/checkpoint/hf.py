@@ -12,6 +12,7 @@ from safetensors import safe_open
 
 from tierwise_operator.api import Architecture
 
+from ..chat import template_from_hf
 from ..errors import CheckpointError
 from ..models import bert, llama
 from .base import Checkpoint, TensorSource, rename
@@ -30,6 +31,7 @@ def read_hf(folder: Path) -> Checkpoint:
     if not tok_path.is_file():
         raise CheckpointError(f"{folder} has no tokenizer.json")
     tokenizer = TextTokenizer.from_file(tok_path)
+    tokenizer.chat_template = template_from_hf(folder)
     files += [folder / "config.json", tok_path]
     if kind == "bert":
         return _bert(folder, cfg, readers, tokenizer, files)

@@ -8,7 +8,8 @@ from typing import Any
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from ..errors import CheckpointError
+from ..chat import ChatMessage, ChatTemplate
+from ..errors import CheckpointError, InputError
 
 # Pre-tokenizer regexes of the GGUF `tokenizer.ggml.pre` types we build, as llama.cpp has them.
 _LLAMA3_SPLIT = (
@@ -29,6 +30,8 @@ class TextTokenizer:
         self._tok = tokenizer
         self.bos_id = bos_id
         """Prepended by us when set (GGUF); tokenizer.json adds its own in post-processing."""
+        self.chat_template: ChatTemplate | None = None
+        """How the model's chat turns are written, when it is a chat model."""
 
     @classmethod
     def from_file(cls, path: Path) -> TextTokenizer:
@@ -46,6 +49,18 @@ class TextTokenizer:
         ids = [list(e.ids) for e in encodings]
         if self.bos_id is not None:
             ids = [s if s[:1] == [self.bos_id] else [self.bos_id, *s] for s in ids]
+        return ids
+
+    def encode_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The prompt for the assistant's next turn. The template writes the special tokens
+        itself, so none are added (as transformers' apply_chat_template does), except a BOS
+        the tokenizer always starts with."""
+        if self.chat_template is None:
+            raise InputError("this model has no chat template: send a prompt to /v1/completions")
+        text = self.chat_template.render(messages)
+        ids = list(self._tok.encode(text, add_special_tokens=False).ids)
+        if self.bos_id is not None and ids[:1] != [self.bos_id]:
+            ids.insert(0, self.bos_id)
         return ids
 
     def decode(self, ids: Sequence[int]) -> str:

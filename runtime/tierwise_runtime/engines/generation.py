@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..chat import ChatMessage
 from ..checkpoint.tokenizer import TextTokenizer
 from ..engine import EngineInfo, SamplingParams
 from ..errors import InputError
@@ -38,6 +39,9 @@ class DecoderEngine:
 
     def detokenize(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(ids)
+
+    def chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return self.tokenizer.encode_chat(messages)
 
     def logits(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
         self._check(ids, [0] * len(ids))

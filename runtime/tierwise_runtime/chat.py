@@ -1,0 +1,106 @@
+"""Chat messages -> the prompt text a chat model was trained on, by the model's own template.
+
+Chat models ship a Jinja template (`tokenizer_config.json`'s `chat_template`, a
+`chat_template.jinja` file, or GGUF's `tokenizer.chat_template`); it is rendered as
+transformers' `apply_chat_template` renders it: a sandboxed environment, blocks
+trimmed, `raise_exception` for the template's own checks, the generation prompt
+added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from jinja2 import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import CheckpointError, InputError
+
+ROLES = ("system", "developer", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+class ChatTemplate:
+    def __init__(self, source: str, *, bos_token: str = "", eos_token: str = "") -> None:
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        )
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        # As transformers does: JSON in templates keeps non-ASCII text and HTML as is.
+        env.filters["tojson"] = lambda value, indent=None: json.dumps(
+            value, ensure_ascii=False, indent=indent
+        )
+        try:
+            self._template = env.from_string(source)
+        except TemplateError as exc:
+            raise CheckpointError(f"the model's chat template does not parse: {exc}") from None
+        self.source = source
+        self.bos_token, self.eos_token = bos_token, eos_token
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt for the assistant's next turn; InputError when the template refuses."""
+        try:
+            return self._template.render(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=True,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except TemplateError as exc:
+            raise InputError(f"the model's chat template refused the messages: {exc}") from None
+
+
+def _raise(message: str) -> NoReturn:
+    raise TemplateError(message)
+
+
+def template_from_hf(folder: Path) -> ChatTemplate | None:
+    """The chat template of a Hugging Face folder, if it has one."""
+    config_path = folder / "tokenizer_config.json"
+    config: dict[str, Any] = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    jinja = folder / "chat_template.jinja"
+    source = jinja.read_text() if jinja.is_file() else config.get("chat_template")
+    if isinstance(source, list):  # named templates: the default one
+        named = {t.get("name"): t.get("template") for t in source if isinstance(t, dict)}
+        source = named.get("default")
+    if not isinstance(source, str) or not source:
+        return None
+    return ChatTemplate(
+        source, bos_token=_token(config.get("bos_token")), eos_token=_token(config.get("eos_token"))
+    )
+
+
+def template_from_gguf(meta: dict[str, Any]) -> ChatTemplate | None:
+    """The chat template in GGUF metadata, with the BOS and EOS texts it may refer to."""
+    source = meta.get("tokenizer.chat_template")
+    if not isinstance(source, str) or not source:
+        return None
+    tokens: list[str] = meta.get("tokenizer.ggml.tokens") or []
+
+    def text(key: str) -> str:
+        index = meta.get(key)
+        return tokens[int(index)] if index is not None and int(index) < len(tokens) else ""
+
+    return ChatTemplate(
+        source,
+        bos_token=text("tokenizer.ggml.bos_token_id"),
+        eos_token=text("tokenizer.ggml.eos_token_id"),
+    )
+
+
+def _token(value: object) -> str:
+    """A special token as tokenizer_config.json writes it: a string or {"content": ...}."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else ""
