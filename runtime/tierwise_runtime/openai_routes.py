@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import torch
@@ -72,7 +74,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
     life.metrics.tokens.labels(kind="prompt").inc(stream.prompt_tokens)
     try:
         if req.stream:
-            return await _stream_completion(request, life, info, req, stream)
+            return await _event_stream(request, _completion_chunks(life, info, req, stream))
         return await _whole_completion(life, info, req, stream)
     finally:
         stream.cancel()
@@ -93,7 +95,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     life.metrics.tokens.labels(kind="prompt").inc(stream.prompt_tokens)
     try:
         if req.stream:
-            return await _stream_chat(request, life, info, req, stream)
+            return await _event_stream(request, _chat_chunks(life, info, req, stream))
         return await _whole_chat(life, info, stream)
     finally:
         stream.cancel()
@@ -137,49 +139,30 @@ async def _whole_completion(
         {"text": text, "index": i, "logprobs": None, "finish_reason": reasons[i]}
         for i, text in enumerate(texts)
     ]
-    body = _completion_envelope(info) | {
+    body = _envelope(info, "cmpl", "text_completion") | {
         "choices": choices,
         "usage": _usage(stream.prompt_tokens, completion_tokens),
     }
     return web.json_response(body)
 
 
-async def _stream_completion(
-    request: web.Request,
-    life: Lifecycle,
-    info: EngineInfo,
-    req: CompletionRequest,
-    stream: CompletionStream,
-) -> web.StreamResponse:
-    """Server-sent events: one chunk per text delta or finish, then `data: [DONE]`."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    envelope = _completion_envelope(info)
+async def _completion_chunks(
+    life: Lifecycle, info: EngineInfo, req: CompletionRequest, stream: CompletionStream
+) -> AsyncGenerator[dict[str, Any]]:
+    """One chunk per text delta or finish, then usage when asked."""
+    envelope = _envelope(info, "cmpl", "text_completion")
     completion_tokens = 0
-    try:
-        async for event in stream:
-            if isinstance(event, Finished):
-                completion_tokens += event.completion_tokens
-                life.metrics.tokens.labels(kind="completion").inc(event.completion_tokens)
-                text, reason = "", event.reason
-            else:
-                text, reason = event.text, None
-            choice = {"text": text, "index": event.index, "logprobs": None, "finish_reason": reason}
-            await _send_event(response, envelope | {"choices": [choice]})
-        if req.include_usage:
-            usage = _usage(stream.prompt_tokens, completion_tokens)
-            await _send_event(response, envelope | {"choices": [], "usage": usage})
-    except ConnectionResetError:
-        return response  # the client left; the caller stops its decoding
-    except Exception as exc:  # headers are gone: report in-band, as OpenAI does
-        await _send_event(
-            response, error_body(500, f"generation failed: {exc}", code="internal_error")
-        )
-    await response.write(b"data: [DONE]\n\n")
-    await response.write_eof()
-    return response
+    async for event in stream:
+        if isinstance(event, Finished):
+            completion_tokens += event.completion_tokens
+            life.metrics.tokens.labels(kind="completion").inc(event.completion_tokens)
+            text, reason = "", event.reason
+        else:
+            text, reason = event.text, None
+        choice = {"text": text, "index": event.index, "logprobs": None, "finish_reason": reason}
+        yield envelope | {"choices": [choice]}
+    if req.include_usage:
+        yield envelope | {"choices": [], "usage": _usage(stream.prompt_tokens, completion_tokens)}
 
 
 async def _whole_chat(life: Lifecycle, info: EngineInfo, stream: CompletionStream) -> web.Response:
@@ -191,45 +174,49 @@ async def _whole_chat(life: Lifecycle, info: EngineInfo, stream: CompletionStrea
             reason, completion_tokens = event.reason, event.completion_tokens
             life.metrics.tokens.labels(kind="completion").inc(completion_tokens)
     message = {"role": "assistant", "content": text}
-    body = _chat_envelope(info, "chat.completion") | {
+    body = _envelope(info, "chatcmpl", "chat.completion") | {
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
         "usage": _usage(stream.prompt_tokens, completion_tokens),
     }
     return web.json_response(body)
 
 
-async def _stream_chat(
-    request: web.Request,
-    life: Lifecycle,
-    info: EngineInfo,
-    req: ChatRequest,
-    stream: CompletionStream,
-) -> web.StreamResponse:
-    """Server-sent chunks as OpenAI sends them: the role first, then content deltas, then
-    the finish reason (and usage when asked), then `data: [DONE]`."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    envelope = _chat_envelope(info, "chat.completion.chunk")
+async def _chat_chunks(
+    life: Lifecycle, info: EngineInfo, req: ChatRequest, stream: CompletionStream
+) -> AsyncGenerator[dict[str, Any]]:
+    """Chunks as OpenAI sends them: the role first, then content deltas, then the finish
+    reason, then usage when asked."""
+    envelope = _envelope(info, "chatcmpl", "chat.completion.chunk")
 
     def chunk(delta: dict[str, str], reason: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
         return envelope | {"choices": [choice]}
 
     completion_tokens = 0
+    yield chunk({"role": "assistant", "content": ""})
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            yield chunk({"content": event.text})
+            continue
+        completion_tokens = event.completion_tokens
+        life.metrics.tokens.labels(kind="completion").inc(completion_tokens)
+        yield chunk({}, event.reason)
+    if req.include_usage:
+        yield envelope | {"choices": [], "usage": _usage(stream.prompt_tokens, completion_tokens)}
+
+
+async def _event_stream(
+    request: web.Request, chunks: AsyncGenerator[dict[str, Any]]
+) -> web.StreamResponse:
+    """Server-sent events: each chunk as a `data:` event, then `data: [DONE]`."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
     try:
-        await _send_event(response, chunk({"role": "assistant", "content": ""}))
-        async for event in stream:
-            if isinstance(event, TextDelta):
-                await _send_event(response, chunk({"content": event.text}))
-                continue
-            completion_tokens = event.completion_tokens
-            life.metrics.tokens.labels(kind="completion").inc(completion_tokens)
-            await _send_event(response, chunk({}, event.reason))
-        if req.include_usage:
-            usage = _usage(stream.prompt_tokens, completion_tokens)
-            await _send_event(response, envelope | {"choices": [], "usage": usage})
+        async with contextlib.aclosing(chunks):
+            async for payload in chunks:
+                await _send_event(response, payload)
     except ConnectionResetError:
         return response  # the client left; the caller stops its decoding
     except Exception as exc:  # headers are gone: report in-band, as OpenAI does
@@ -241,9 +228,9 @@ async def _stream_chat(
     return response
 
 
-def _chat_envelope(info: EngineInfo, kind: str) -> dict[str, Any]:
+def _envelope(info: EngineInfo, id_prefix: str, kind: str) -> dict[str, Any]:
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "id": f"{id_prefix}-{uuid.uuid4().hex}",
         "object": kind,
         "created": int(time.time()),
         "model": info.model_name,
@@ -252,15 +239,6 @@ def _chat_envelope(info: EngineInfo, kind: str) -> dict[str, Any]:
 
 async def _send_event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
     await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
-
-
-def _completion_envelope(info: EngineInfo) -> dict[str, Any]:
-    return {
-        "id": f"cmpl-{uuid.uuid4().hex}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": info.model_name,
-    }
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
