@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .errors import CheckpointError, InputError
 
 ROLES = ("system", "developer", "user", "assistant")
+NO_TEMPLATE = "this model has no chat template: send a prompt to /v1/completions"
 
 
 @dataclass(frozen=True)

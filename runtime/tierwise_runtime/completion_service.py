@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from .batching import BatchLimits, DynamicBatcher, EngineWorker
-from .chat import ChatMessage
+from .chat import NO_TEMPLATE, ChatMessage
 from .engine import ChatEngine, GenerationEngine, SamplingParams
 from .errors import InputError
 from .input_checks import check_lengths
@@ -176,7 +176,7 @@ class CompletionService:
         refuses the messages) besides submit's errors."""
         engine = self._engine
         if not isinstance(engine, ChatEngine):
-            raise InputError("this model has no chat template: send a prompt to /v1/completions")
+            raise InputError(NO_TEMPLATE)
         return await self._submit(1, lambda: [engine.chat_ids(messages)], params, stop)
 
     async def _submit(

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from tierwise_operator.api import Architecture, Precision, Task, TierKind
-from tierwise_runtime.chat import ChatMessage, ChatTemplate
+from tierwise_runtime.chat import NO_TEMPLATE, ChatMessage, ChatTemplate
 from tierwise_runtime.engine import EngineInfo, SamplingParams
 from tierwise_runtime.errors import InputError
 
@@ -142,7 +142,7 @@ class FakeGenerationEngine(_Recorder):
 
     def chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
         if self.chat_template is None:
-            raise InputError("this model has no chat template: send a prompt to /v1/completions")
+            raise InputError(NO_TEMPLATE)
         return self.tokenize([self.chat_template.render(messages)])[0]
 
     def logits(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:

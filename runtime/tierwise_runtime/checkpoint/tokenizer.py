@@ -8,7 +8,7 @@ from typing import Any
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from ..chat import ChatMessage, ChatTemplate
+from ..chat import NO_TEMPLATE, ChatMessage, ChatTemplate
 from ..errors import CheckpointError, InputError
 
 # Pre-tokenizer regexes of the GGUF `tokenizer.ggml.pre` types we build, as llama.cpp has them.
@@ -56,7 +56,7 @@ class TextTokenizer:
         itself, so none are added (as transformers' apply_chat_template does), except a BOS
         the tokenizer always starts with."""
         if self.chat_template is None:
-            raise InputError("this model has no chat template: send a prompt to /v1/completions")
+            raise InputError(NO_TEMPLATE)
         text = self.chat_template.render(messages)
         ids = list(self._tok.encode(text, add_special_tokens=False).ids)
         if self.bos_id is not None and ids[:1] != [self.bos_id]:
