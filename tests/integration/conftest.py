@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 import pytest
+import yaml
 from prometheus_api_client import PrometheusConnect
 
 from tierwise_operator.api import ModelProfile, Precision, TierKind
@@ -155,6 +156,15 @@ class Env:
             yield
 
 
+def embedder(name: str | None = None) -> dict[str, Any]:
+    """The sample ticket-embedder in the test namespace (under `name` if given)."""
+    doc: dict[str, Any] = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
+    doc["metadata"]["namespace"] = NAMESPACE
+    if name is not None:
+        doc["metadata"]["name"] = name
+    return doc
+
+
 def condition(model: dict[str, Any], type_: str) -> dict[str, Any]:
     for cond in (model.get("status") or {}).get("conditions") or []:
         if cond["type"] == type_:
@@ -206,4 +216,4 @@ async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise TimeoutError(f"never became true; last: {last!r}")
 
 
-__all__ = ["GIB", "NAMESPACE", "Env", "Precision", "condition", "eventually"]
+__all__ = ["GIB", "NAMESPACE", "Env", "Precision", "condition", "embedder", "eventually"]

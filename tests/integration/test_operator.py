@@ -6,18 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
-import yaml
 
-from ..conftest import SAMPLES
-from .conftest import GIB, NAMESPACE, Env, condition, eventually
+from .conftest import GIB, NAMESPACE, Env, condition, embedder, eventually
 
 pytestmark = pytest.mark.slow
-
-
-def embedder() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
-    doc["metadata"]["namespace"] = NAMESPACE
-    return doc
 
 
 async def _deployment(env: Env, name: str = "ticket-embedder") -> dict[str, Any] | None:

@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from ..conftest import SAMPLES
-from .conftest import NAMESPACE, Env, condition, eventually
+from .conftest import NAMESPACE, Env, condition, embedder, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -71,12 +69,6 @@ async def peers(env: Env, count: int) -> dict[str, dict[str, Any]]:
     return result
 
 
-def model(name: str) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((SAMPLES / "ticket-embedder.yaml").read_text())
-    doc["metadata"] |= {"name": name, "namespace": NAMESPACE}
-    return doc
-
-
 async def ready(env: Env, name: str) -> None:
     await env.wait_model(name, lambda m: condition(m, "Ready").get("status") == "True", 60)
 
@@ -88,7 +80,7 @@ async def test_one_replica_works_and_another_takes_over_when_it_stops(
         registered = await peers(env, count=2)
         priorities = {name: peer["priority"] for name, peer in registered.items()}
         assert len(set(priorities.values())) == 2, f"replicas tie: {priorities}"
-        await env.cluster.client.create("inferencemodels", model("first"))
+        await env.cluster.client.create("inferencemodels", embedder("first"))
         await ready(env, "first")
         # Stop the working replica (the higher priority); the other must carry on.
         working = max(priorities, key=lambda name: priorities[name])
@@ -96,7 +88,7 @@ async def test_one_replica_works_and_another_takes_over_when_it_stops(
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 20)
         assert set(await peers(env, count=1)) == set(priorities) - {working}
-        await env.cluster.client.create("inferencemodels", model("second"))
+        await env.cluster.client.create("inferencemodels", embedder("second"))
         await ready(env, "second")
 
 
@@ -107,7 +99,7 @@ async def test_replicas_of_equal_priority_both_freeze(env: Env, tmp_path: Path) 
         replica(env, tmp_path, "replica-b", "--priority", "5"),
     ):
         await peers(env, count=2)
-        await env.cluster.client.create("inferencemodels", model("first"))
+        await env.cluster.client.create("inferencemodels", embedder("first"))
         await asyncio.sleep(5)
         found = await env.cluster.client.list("deployments", NAMESPACE)
         assert found == [] and not (await env.model("first")).get("status")

@@ -167,8 +167,7 @@ class FakeGenerationEngine(_Recorder):
                 if last[i] == EOS or made[i] >= p.max_tokens:
                     step.append(None)
                     continue
-                skip = rngs[i].randint(0, 2) if p.temperature > 0 else 0
-                last[i] = self._next(last[i], skip)
+                last[i] = self._sample(last[i], p, rngs[i])
                 made[i] += 1
                 step.append(last[i])
             if all(token is None for token in step):
@@ -176,6 +175,11 @@ class FakeGenerationEngine(_Recorder):
             self.steps_run += 1
             time.sleep(self.delay_s)
             yield step
+
+    @classmethod
+    def _sample(cls, token: int, params: SamplingParams, rng: random.Random) -> int:
+        """The letter after `token`; sampling skips ahead by a seeded 0-2 letters."""
+        return cls._next(token, rng.randint(0, 2) if params.temperature > 0 else 0)
 
     @staticmethod
     def _next(token: int, skip: int) -> int:
@@ -242,8 +246,7 @@ class FakeSession:
     def advance(self) -> list[tuple[_FakeRow, int]]:
         out = []
         for row in self.rows:
-            skip = row.rng.randint(0, 2) if row.params.temperature > 0 else 0
-            row.last = self.engine._next(row.last, skip)
+            row.last = self.engine._sample(row.last, row.params, row.rng)
             row.made += 1
             stops = self.engine.eos_token_ids | row.params.stop_token_ids
             row.done = row.last in stops or row.made >= row.params.max_tokens

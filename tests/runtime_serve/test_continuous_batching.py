@@ -20,14 +20,20 @@ async def complete(client: Client, **request: Any) -> dict[str, Any]:
     return body
 
 
+async def start_long(client: Client) -> Any:
+    """A streamed request for 20 letters, once its first chunk has arrived (it decodes)."""
+    body = {"model": MODEL, "prompt": "a", "max_tokens": 20, "temperature": 0, "stream": True}
+    response = await client.post("/v1/completions", json=body)
+    await response.content.readuntil(b"\n\n")
+    return response
+
+
 async def test_a_short_request_finishes_while_a_long_one_still_decodes(
     start_server: StartServer,
 ) -> None:
     engine = FakeContinuousEngine(delay_s=0.02)
     client = await start_server(engine, max_batch=4)
-    body = {"model": MODEL, "prompt": "a", "max_tokens": 20, "temperature": 0, "stream": True}
-    long = await client.post("/v1/completions", json=body)
-    await long.content.readuntil(b"\n\n")  # the long one is decoding
+    long = await start_long(client)
     short = await complete(client, prompt="w", max_tokens=5, temperature=0)
     assert short["choices"][0]["text"] == "xyz" and short["choices"][0]["finish_reason"] == "stop"
     session = engine.sessions[-1]
@@ -43,9 +49,7 @@ async def test_a_static_engine_makes_the_short_request_wait(start_server: StartS
     """The contrast that makes the test above mean something."""
     engine = FakeGenerationEngine(delay_s=0.02)
     client = await start_server(engine, max_batch=4)
-    body = {"model": MODEL, "prompt": "a", "max_tokens": 20, "temperature": 0, "stream": True}
-    long = await client.post("/v1/completions", json=body)
-    await long.content.readuntil(b"\n\n")
+    long = await start_long(client)
     short = asyncio.create_task(complete(client, prompt="w", max_tokens=5, temperature=0))
     await long.read()
     assert not short.done()  # it starts only once the long group has ended
@@ -72,9 +76,7 @@ async def test_a_client_that_leaves_gives_its_place_to_the_others(
 ) -> None:
     engine = FakeContinuousEngine(delay_s=0.02)
     client = await start_server(engine, max_batch=4)
-    body = {"model": MODEL, "prompt": "a", "max_tokens": 20, "temperature": 0, "stream": True}
-    leaving = await client.post("/v1/completions", json=body)
-    await leaving.content.readuntil(b"\n\n")
+    leaving = await start_long(client)
     staying = asyncio.create_task(complete(client, prompt="p", max_tokens=8, temperature=0))
     await wait_until(lambda: len(engine.sessions[-1].rows) == 2)
     leaving.close()
@@ -102,9 +104,7 @@ async def test_a_prompt_that_would_stretch_the_cache_past_the_context_waits_its_
 async def test_the_running_sequences_gauge_follows_the_batch(start_server: StartServer) -> None:
     engine = FakeContinuousEngine(delay_s=0.02)
     client = await start_server(engine, max_batch=4)
-    body = {"model": MODEL, "prompt": "a", "max_tokens": 20, "temperature": 0, "stream": True}
-    long = await client.post("/v1/completions", json=body)
-    await long.content.readuntil(b"\n\n")
+    long = await start_long(client)
     assert sample(await scrape(client), "tierwise_runtime_running_sequences") == 1
     await long.read()
     await wait_until(lambda: not engine.sessions[-1].rows)
