@@ -85,6 +85,8 @@ class Behaviours:
     """What the fake kubelet makes of each pod; tests change it while the operator runs."""
 
     oom_candidates: set[str] = field(default_factory=set)
+    oom_first_served: bool = False
+    """OOM-kill whichever candidate the model is first served on (and only that one)."""
     profile_failure: str | None = None
 
     def __call__(self, pod: dict[str, Any]) -> Behaviour | None:
@@ -95,6 +97,8 @@ class Behaviours:
                 return Exit(code=1, message=self.profile_failure, after=0.1)
             return Exit(message=encode(profile_for(device)), after=0.2)
         candidate = (pod["metadata"].get("annotations") or {}).get("tierwise.dev/candidate")
+        if candidate is not None and self.oom_first_served and not self.oom_candidates:
+            self.oom_candidates.add(candidate)
         if candidate in self.oom_candidates:
             return OOMKill(after=0.2, message="memory limit exceeded")
         return None
