@@ -28,7 +28,7 @@ def gpu_need(gib: float) -> ReplicaNeed:
 def test_a_replica_needs_one_device_with_room_not_the_tiers_total() -> None:
     s = snap([{"name": "g1", "tierClass": "gpu", "freeMemory": "100Gi",
                "devices": [{"free": "30Gi"}, {"free": "30Gi"}]}])  # fmt: skip
-    pool = build_pools([GPU], s, movable=[])["gpu"]
+    pool = build_pools([GPU], s, movable={})["gpu"]
     assert pool.max_replicas(gpu_need(40)) == 0  # 60 GiB free in total, but 30 per device
     assert pool.max_replicas(gpu_need(20)) == 2
     assert pool.largest_slot(gpu=True) == 30 * GiB
@@ -39,7 +39,7 @@ def test_devices_held_by_other_pods_are_not_free() -> None:
         [{"name": "g1", "tierClass": "gpu", "freeMemory": "100Gi",
           "devices": [{"free": "40Gi", "allocated": True}, {"free": "48Gi"}]}],
     )  # fmt: skip
-    assert build_pools([GPU], s, movable=[])["gpu"].max_replicas(gpu_need(10)) == 1
+    assert build_pools([GPU], s, movable={})["gpu"].max_replicas(gpu_need(10)) == 1
 
 
 def test_a_models_own_replicas_count_as_free_when_it_is_re_planned() -> None:
@@ -50,8 +50,8 @@ def test_a_models_own_replicas_count_as_free_when_it_is_re_planned() -> None:
         [{"model": "ns/a", "node": "g1", "device": 0, "memory": "40Gi"},
          {"model": "ns/a", "node": "c1", "memory": "10Gi", "cpu": 8}],
     )  # fmt: skip
-    mine = build_pools([GPU, CPU], s, movable=["ns/a"])
-    others = build_pools([GPU, CPU], s, movable=["ns/b"])
+    mine = build_pools([GPU, CPU], s, movable={"ns/a": None})
+    others = build_pools([GPU, CPU], s, movable={"ns/b": None})
     assert mine["gpu"].max_replicas(gpu_need(45)) == 2
     assert others["gpu"].max_replicas(gpu_need(45)) == 1
     cpu_need = ReplicaNeed(6 * GiB, 6 * GiB, 4, gpu=False)
@@ -65,8 +65,8 @@ def test_a_device_shared_with_another_model_stays_pinned_when_one_moves() -> Non
         [{"model": "ns/a", "node": "g1", "device": 0, "memory": "20Gi"},
          {"model": "ns/b", "node": "g1", "device": 0, "memory": "20Gi"}],
     )  # fmt: skip
-    assert build_pools([GPU], s, movable=["ns/a"])["gpu"].max_replicas(gpu_need(45)) == 1
-    both = build_pools([GPU], s, movable=["ns/a", "ns/b"])["gpu"]
+    assert build_pools([GPU], s, movable={"ns/a": None})["gpu"].max_replicas(gpu_need(45)) == 1
+    both = build_pools([GPU], s, movable={"ns/a": None, "ns/b": None})["gpu"]
     assert both.max_replicas(gpu_need(45)) == 2
 
 
@@ -86,7 +86,7 @@ def test_a_copied_snapshot_answers_from_its_own_placements_and_metrics() -> None
 def test_cpu_nodes_pack_by_memory_and_cores() -> None:
     s = snap([{"name": "c1", "tierClass": "cpu", "freeMemory": "64Gi", "freeCpu": 16},
               {"name": "c2", "tierClass": "cpu", "freeMemory": "10Gi", "freeCpu": 16}])  # fmt: skip
-    pool = build_pools([CPU], s, movable=[])["cpu"]
+    pool = build_pools([CPU], s, movable={})["cpu"]
     assert pool.max_replicas(ReplicaNeed(4 * GiB, 4 * GiB, 4, gpu=False)) == 4 + 2
     assert pool.max_replicas(ReplicaNeed(1 * GiB, 1 * GiB, 8, gpu=False)) == 2 + 2
     assert pool.holds(ReplicaNeed(4 * GiB, 4 * GiB, 4, gpu=False), 6)
@@ -94,14 +94,14 @@ def test_cpu_nodes_pack_by_memory_and_cores() -> None:
 
 
 def test_without_node_data_capacity_is_elastic_but_a_replica_must_fit_one_node() -> None:
-    pool = build_pools([CPU], None, movable=[])["cpu"]
+    pool = build_pools([CPU], None, movable={})["cpu"]
     assert pool.max_replicas(ReplicaNeed(60 * GiB, 60 * GiB, 4, gpu=False)) == math.inf
     assert pool.max_replicas(ReplicaNeed(65 * GiB, 65 * GiB, 4, gpu=False)) == 0
     assert pool.max_replicas(ReplicaNeed(1 * GiB, 1 * GiB, 17, gpu=False)) == 0
 
 
 def test_a_tier_missing_from_the_snapshot_has_no_room() -> None:
-    pool = build_pools([CPU, GPU], snap([]), movable=[])["gpu"]
+    pool = build_pools([CPU, GPU], snap([]), movable={})["gpu"]
     assert pool.max_replicas(gpu_need(1)) == 0
 
 

@@ -59,12 +59,26 @@ def test_a_higher_priority_is_never_displaced_by_a_bigger_saving(
     assert lost == "no room left on gpu once higher-priority or costlier-to-move models are placed"
 
 
-def test_a_model_without_room_anywhere_keeps_its_current_plan(three_tiers: list[TierClass]) -> None:
+def test_a_model_without_room_for_all_its_replicas_runs_short_and_says_who_holds_the_gpu(
+    three_tiers: list[TierClass],
+) -> None:
     models = [fleet_model("vip", 6000, priority=1), fleet_model("late", 6000)]
     fleet = plan_fleet(models, three_tiers, NOW, snapshot=snapshot(nodes=nodes(1, cpu_nodes=1)))
+    assert placed(fleet) == {"vip": "gpu", "late": "cpu"}
+    late = fleet.plan_for("default/late")
+    assert late.displacement is not None and late.displacement.replicas_short > 0
+    assert "no room for fp16/gpu: default/vip holds it (higher priority)" in late.reason
+    assert "to come back it needs 1 free GPU device" in late.reason
+    assert late.decision().displaced_by == ["default/vip"]
+
+
+def test_a_model_with_no_room_at_all_is_displaced_to_zero(three_tiers: list[TierClass]) -> None:
+    models = [fleet_model("vip", 6000, priority=1), fleet_model("late", 6000)]
+    fleet = plan_fleet(models, three_tiers, NOW, snapshot=snapshot(nodes=nodes(1, cpu_nodes=0)))
     assert placed(fleet) == {"vip": "gpu", "late": None}
     late = fleet.plan_for("default/late")
-    assert not late.feasible and "no room left" in late.reason
+    assert not late.feasible and late.change.value == "displaced" and late.replicas == 0
+    assert "default/vip holds it (higher priority)" in late.reason
 
 
 def test_the_solver_is_reported_and_big_problems_go_to_the_heuristic(

@@ -237,3 +237,61 @@ def test_without_contention_exact_and_heuristic_agree(ms: list[InferenceModel]) 
     exact = plan_fleet(ms, TIERS, NOW, solver="exact")
     greedy = plan_fleet(ms, TIERS, NOW, solver="heuristic")
     assert [p.per_hour for p in exact.plans] == [p.per_hour for p in greedy.plans]
+
+
+def _used(fleet: Any) -> tuple[dict[str, int], dict[str, float], list[int]]:
+    """Host memory and cores per tier, and each GPU replica's device memory, as planned."""
+    memory: dict[str, int] = {}
+    cores: dict[str, float] = {}
+    devices: list[int] = []
+    for p in fleet.plans:
+        if p.chosen is None or p.chosen.need is None or not p.replicas:
+            continue
+        need, tier_name = p.chosen.need, p.tier_class
+        cores[tier_name] = cores.get(tier_name, 0.0) + need.cpu * p.replicas
+        if need.gpu:
+            devices += [need.tier_bytes] * p.replicas
+        else:
+            memory[tier_name] = memory.get(tier_name, 0) + need.tier_bytes * p.replicas
+    return memory, cores, devices
+
+
+@EXAMPLES
+@given(fleets(), st.sampled_from(["exact", "heuristic"]))
+def test_no_tier_is_over_committed_across_models(
+    fleet_input: tuple[list[InferenceModel], Any], solver: str
+) -> None:
+    ms, snap = fleet_input
+    fleet = plan_fleet(ms, TIERS, NOW, snapshot=snap, solver=solver)
+    memory, cores, devices = _used(fleet)
+    for tier_name, used in memory.items():
+        free = sum(int(n.free_memory) for n in snap.nodes if n.tier_class == tier_name)
+        assert used <= free
+    for tier_name, used in cores.items():
+        free_cpu = [n.free_cpu for n in snap.nodes if n.tier_class == tier_name]
+        if None not in free_cpu:
+            assert used <= sum(c for c in free_cpu if c is not None) + 1e-9
+    # One replica per device, each on a device with room for it (Hall: the k largest needs
+    # fit the k largest devices).
+    free_devices = sorted((int(d.free) for n in snap.nodes for d in n.devices), reverse=True)
+    assert len(devices) <= len(free_devices)
+    for need, device in zip(sorted(devices, reverse=True), free_devices, strict=False):
+        assert need <= device
+
+
+@EXAMPLES
+@given(st.lists(models(), min_size=1, max_size=4))
+def test_with_ample_room_the_fleet_costs_what_each_model_costs_alone(
+    ms: list[InferenceModel],
+) -> None:
+    ms = [model(**{**_kwargs(m), "name": f"m{i}", "rps": m.spec.traffic.target_rps})
+          for i, m in enumerate(ms)]  # fmt: skip
+    huge = [{"name": "g", "tierClass": "gpu", "freeMemory": "64Ti",
+             "devices": [{"free": "24Gi"}] * 400}]  # fmt: skip
+    huge += [{"name": f"c{i}", "tierClass": t, "freeMemory": "64Ti", "freeCpu": 100_000}
+             for i, t in enumerate(["cpu", "nvme"])]  # fmt: skip
+    snap = snapshot(nodes=huge)
+    fleet = plan_fleet(ms, TIERS, NOW, snapshot=snap)
+    alone = [decide(m, TIERS, NOW, snapshot=snap) for m in ms]
+    assert [p.per_hour for p in fleet.plans] == [p.per_hour for p in alone]
+    assert all(p.displacement is None for p in fleet.plans)

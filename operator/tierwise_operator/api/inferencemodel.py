@@ -255,12 +255,22 @@ class Decision(ApiModel):
             "re-variant",
             "kept",
             "infeasible",
+            "displaced",
         ]
         | None
     ) = None
     """What the decision changed: `initial`, `scale-up`, `scale-down`, `re-tier`,
-    `re-precision`, `re-variant`, `kept` (nothing), or `infeasible` (no candidate meets the
-    constraints; the current plan keeps serving)."""
+    `re-precision`, `re-variant`, `kept` (nothing), `infeasible` (no candidate meets the
+    constraints; the current plan keeps serving) or `displaced` (models of higher priority,
+    or cheaper to serve there, hold all the room it could run in: zero replicas until room
+    frees)."""
+    solver: Literal["exact", "heuristic", "single"] | None = None
+    """Which planner decided: the fleet's `exact` MILP (HiGHS proved the optimum), its
+    `heuristic` (fleets too large or slow to prove), or `single` (one model planned alone)."""
+    round: str | None = None
+    """The fleet planning round that first reached this decision (`r17@2026-12-04T10:00:00Z`)."""
+    displaced_by: list[str] = Field(default_factory=list, max_length=16)
+    """Models (`namespace/name`) holding the room this model would run in alone."""
 
 
 class FailedCandidate(ApiModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..api import Duration, Memory, TierClass, TierKind
-from ..children.common import COMPONENT_LABEL, MODEL_LABEL
+from ..children.common import CANDIDATE_ANNOTATION, COMPONENT_LABEL, MODEL_LABEL
 from ..children.serving import COMPONENT as SERVING
 from ..planner import Device, MetricsSnapshot, ModelMetrics, NodeCapacity, Placement
 from .kube_capacity import GPU_RESOURCE, node_capacity
@@ -131,9 +131,11 @@ def build_snapshot(
         nodes=capacity,
         models=models,
         placements=_placements(
-            [p for p in running if p["spec"]["nodeName"] not in pressured], tiers, nodes
+            [p for p in running if p["spec"]["nodeName"] not in pressured], tiers, nodes,
+            allocated={n.name: [i for i, d in enumerate(n.devices) if d.allocated]
+                       for n in capacity},
         ),
-    )
+    )  # fmt: skip
 
 
 def _node(
@@ -183,12 +185,21 @@ def _devices(
 
 
 def _placements(
-    running: Sequence[Manifest], tiers: Sequence[TierClass], nodes: Sequence[Manifest]
+    running: Sequence[Manifest],
+    tiers: Sequence[TierClass],
+    nodes: Sequence[Manifest],
+    allocated: dict[str, list[int]],
 ) -> list[Placement]:
-    """What the replicas of tierwise models hold now, so a re-plan can count it as free."""
+    """What the replicas of tierwise models hold now, so a re-plan can count it as free.
+
+    The API does not say which device a pod holds, only how many are allocated; since a
+    replica holds a whole device, each GPU replica is given one of its node's allocated
+    devices (in pod-name order), which is all a re-plan needs to count that device as its own.
+    """
     node_tiers = {n["metadata"]["name"]: tier_of(n, tiers) for n in nodes}
+    devices = {name: list(indices) for name, indices in allocated.items()}
     out = []
-    for pod in running:
+    for pod in sorted(running, key=lambda p: p["metadata"].get("name", "")):
         labels = pod["metadata"].get("labels") or {}
         model = labels.get(MODEL_LABEL)
         node = pod["spec"]["nodeName"]
@@ -196,8 +207,15 @@ def _placements(
         if not model or labels.get(COMPONENT_LABEL) != SERVING or tier is None:
             continue  # profile Jobs come and go; only serving replicas hold room
         memory, cpu, gpus = _requests(pod)
+        device = None
         if tier.spec.kind is TierKind.GPU and gpus:
             memory = int(tier.spec.memory_per_node)  # a replica holds its whole device
+            free = devices.get(node) or []
+            device = free.pop(0) if free else None
         key = f"{pod['metadata'].get('namespace') or 'default'}/{model}"
-        out.append(Placement(model=key, node=node, memory=Memory(memory), cpu=cpu))
+        candidate = (pod["metadata"].get("annotations") or {}).get(CANDIDATE_ANNOTATION)
+        out.append(
+            Placement(model=key, node=node, memory=Memory(memory), cpu=cpu, device=device,
+                      candidate=candidate)
+        )  # fmt: skip
     return out

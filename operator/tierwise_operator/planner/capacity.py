@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..api import TierClass, TierKind
 from . import estimate
+from .candidates import CandidateKey
 from .figures import Figures
 from .snapshot import MetricsSnapshot, NodeCapacity, Placement
 
@@ -106,24 +107,36 @@ class TierPool:
 
 
 def build_pools(
-    tiers: Sequence[TierClass], snapshot: MetricsSnapshot | None, movable: Iterable[str]
+    tiers: Sequence[TierClass],
+    snapshot: MetricsSnapshot | None,
+    movable: Mapping[str, CandidateKey | None],
 ) -> dict[str, TierPool]:
-    """Room per TierClass, counting what the `movable` models hold now as free."""
+    """Room per TierClass, counting what the `movable` models hold now as free.
+
+    `movable` maps each model being planned to the candidate it runs now. Only replicas
+    of that candidate count as free: replicas of an earlier one are being replaced and keep
+    their room until they are gone, so no other model is planned into it meanwhile.
+    """
     if snapshot is None or snapshot.nodes is None:
         return {t.name: TierPool(t, None) for t in tiers}
     held: dict[str, list[Placement]] = {}
-    for model in set(movable):
+    for model, current in movable.items():
+        running = None if current is None else str(current)
         for placement in snapshot.placements_of(model):
-            held.setdefault(placement.node, []).append(placement)
+            if placement.candidate in (None, running) or running is None:
+                held.setdefault(placement.node, []).append(placement)
     pools = {t.name: TierPool(t, []) for t in tiers}
     for node in snapshot.nodes_by_name:
         pool = pools.get(node.tier_class)
         if pool is not None and pool.nodes is not None:
-            pool.nodes.append(_room(node, held.get(node.name, []), snapshot))
+            size = int(pool.tier.spec.memory_per_node)
+            pool.nodes.append(_room(node, held.get(node.name, []), snapshot, size))
     return pools
 
 
-def _room(node: NodeCapacity, held: list[Placement], snapshot: MetricsSnapshot) -> NodeRoom:
+def _room(
+    node: NodeCapacity, held: list[Placement], snapshot: MetricsSnapshot, pool_size: int
+) -> NodeRoom:
     on_host = [p for p in held if p.device is None]
     memory = int(node.free_memory) + sum(int(p.memory) for p in on_host)
     cpu = None if node.free_cpu is None else node.free_cpu + sum(p.cpu for p in held)
@@ -133,7 +146,9 @@ def _room(node: NodeCapacity, held: list[Placement], snapshot: MetricsSnapshot) 
         pinned = snapshot.holders(node.name, index) > len(mine)
         if pinned or (device.allocated and not mine):
             continue  # held by a pod that is not being re-planned
-        devices.append(int(device.free) + sum(int(p.memory) for p in mine))
+        freed = int(device.free) + sum(int(p.memory) for p in mine)
+        # A replica's placement is the whole device; what it frees is at most the device.
+        devices.append(min(freed, int(pool_size)) if mine else freed)
     return NodeRoom(node.name, memory, cpu, devices)
 
 

@@ -27,9 +27,9 @@ def decide(
 ) -> Plan:
     """Plan one model as if it had the cluster's free capacity (plus its own) to itself."""
     ctx = prepare(model, tiers, snapshot=snapshot, now=now, settings=settings, current=current)
-    pools = build_pools(tiers, snapshot, movable=[ctx.key])
+    pools = build_pools(tiers, snapshot, movable={ctx.key: ctx.current.key})
     checked = [check_room(e, pools[e.key.tier_class]) for e in ctx.evaluations]
-    return settle(ctx, checked, now, settings)
+    return settle(ctx, checked, now, settings, solver="single")
 
 
 def check_room(evaluation: Evaluation, pool: TierPool) -> Evaluation:
@@ -55,9 +55,10 @@ def settle(
     hysteresis, and explain every alternative."""
     feasible = sorted((e for e in evaluations if e.feasible), key=ranking)
     current = next((e for e in evaluations if e.key == ctx.current.key), None)
-    if not feasible:
+    if not feasible and forced is None:
         return _infeasible(ctx, evaluations, current, now, solver=solver)
-    best = feasible[0]
+    best = feasible[0] if feasible else forced
+    assert best is not None
     held_back = None
     if current is not None and current.feasible and current.key != best.key:
         held_back = _hold(ctx, best, current, now, settings)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api import (
     AccuracyStatus,
@@ -24,6 +24,9 @@ from .cost import money, per_1k
 from .evaluate import Evaluation
 from .snapshot import Recommendation
 
+if TYPE_CHECKING:
+    from .displacement import Displacement
+
 
 class ChangeKind(StrEnum):
     INITIAL = "initial"
@@ -34,6 +37,8 @@ class ChangeKind(StrEnum):
     RE_VARIANT = "re-variant"
     KEPT = "kept"
     INFEASIBLE = "infeasible"
+    DISPLACED = "displaced"
+    """Other models hold all the room it could run in: scaled to zero until room frees."""
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,31 @@ class Plan:
     scaled_at: datetime | None
     recommendations: tuple[Recommendation, ...]
     solver: str | None = None
+    displacement: Displacement | None = None
+    """Set when the fleet round gave the model less than its own best option."""
+    preempted: tuple[str, ...] = ()
+    """Models this plan takes room from (they serve there now and are of lower priority)."""
+
+    def with_fleet(self, displacement: Displacement | None, preempted: tuple[str, ...]) -> Plan:
+        """The plan with what the fleet round says of it: who holds the room it wanted, whom
+        it takes room from; the reason says so too."""
+        if displacement is None and not preempted:
+            return self
+        reason = self.reason
+        if displacement is not None:
+            reason = (
+                displacement.message()
+                if self.replicas == 0
+                else f"{reason}; {displacement.message()}"
+            )
+        if preempted:
+            reason += f"; takes the room of {', '.join(preempted)} (lower priority)"
+        return replace(self, displacement=displacement, preempted=preempted, reason=reason)
 
     @property
     def feasible(self) -> bool:
-        return self.change is not ChangeKind.INFEASIBLE
+        """Whether the model gets room to serve (a displaced one waits at zero replicas)."""
+        return self.change not in (ChangeKind.INFEASIBLE, ChangeKind.DISPLACED)
 
     @property
     def changed(self) -> bool:
@@ -136,6 +162,8 @@ class Plan:
             rejected=list(self.rejected),
             decided_at=_rfc3339(self.decided_at),
             change=self.change.value,
+            solver=self.solver,
+            displaced_by=list(self.displacement.by) if self.displacement else [],
         )
 
     def status_fields(self) -> dict[str, Any]:

@@ -22,6 +22,9 @@ class Option:
     """Cost per hour the solver minimises (the current candidate's is discounted by the margin)."""
     bounded: bool
     """Whether its TierClass has real nodes whose room is shared (else capacity is elastic)."""
+    short: int = 0
+    """Replicas fewer than traffic needs: a fallback that keeps a model serving, partly, when
+    the room for all its replicas is taken (its cost carries a penalty per missing replica)."""
 
     @property
     def tier(self) -> str:

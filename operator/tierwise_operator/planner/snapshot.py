@@ -62,6 +62,8 @@ class Placement(SnapshotModel):
     cpu: float = Field(default=0.0, ge=0)
     device: int | None = Field(default=None, ge=0)
     """Index of the device it holds, on gpu tiers."""
+    candidate: str | None = None
+    """The candidate the replica runs (`int8/cpu-large`); None when not known."""
 
 
 class ModelMetrics(SnapshotModel):
