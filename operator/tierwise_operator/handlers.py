@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -19,9 +18,10 @@ import kopf
 from pydantic import ValidationError
 
 from .api import InferenceModelStatus, TierClass, format_validation_error
+from .arbiter import RoundFailed
 from .children.common import MODEL_LABEL
 from .kube import CONFIGMAPS, INFERENCE_MODELS, KubeError
-from .reconcile import Actions, World, reconcile
+from .reconcile import Actions, World
 from .reconcile.failures import pod_failure
 from .state import OperatorState
 from .unchanged import merge_patch_changes
@@ -81,41 +81,54 @@ async def _eval_digest(state: OperatorState, body: Mapping[str, Any]) -> tuple[s
     return hashlib.sha256(data.encode()).hexdigest(), None
 
 
-async def run_reconcile(
-    state: OperatorState, body: Mapping[str, Any], indices: Mapping[str, Any], trigger: str
-) -> Actions | None:
-    """Read the world for one model, reconcile, and carry out the actions."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    key = (namespace, name)
-    async with state.lock(key):
-        started = time.perf_counter()
+async def read_world(
+    state: OperatorState, body: Mapping[str, Any], indices: Mapping[str, Any]
+) -> tuple[dict[str, Any], World] | None:
+    """The model as it is now and the cluster as its reconcile sees it (None: deleted)."""
+    try:
         fresh = await _current_body(state, body)
-        if fresh is None:
-            return None  # deleted meanwhile; its children go with it
-        body = fresh
-        state.models.add(key)
-        digest, problem = await _eval_digest(state, body)
-        deployments = _store(indices.get("deployment_idx"), key)
-        world = World(
-            tiers=tier_classes(indices["tierclass_idx"]),
-            snapshot=state.live.snapshot,
-            observation=state.live.observation,
-            jobs=_store(indices.get("job_idx"), key),
-            pods=_store(indices.get("pod_idx"), key),
-            deployment=deployments[0] if deployments else None,
-            pdb_exists=bool(_store(indices.get("pdb_idx"), key)),
-            node_labels=[labels for store in indices["node_idx"].values() for labels in store],
-            eval_digest=digest,
-            eval_problem=problem,
-        )
-        actions = reconcile(dict(body), world, state.clock(), state.settings, state.planner)
-        try:
-            await _execute(state, body, actions, indices)
-        except KubeError as exc:
-            # The API may heal (a 5xx, a conflict): kopf retries the handler later.
-            raise kopf.TemporaryError(f"{trigger}: {exc}", delay=5) from exc
-        state.metrics.reconcile_seconds.labels(trigger).observe(time.perf_counter() - started)
-        return actions
+    except KubeError as exc:
+        raise RoundFailed(f"reading the model: {exc}") from exc
+    if fresh is None:
+        return None
+    namespace, name = fresh["metadata"]["namespace"], fresh["metadata"]["name"]
+    key = (namespace, name)
+    state.models.add(key)
+    digest, problem = await _eval_digest(state, fresh)
+    deployments = _store(indices.get("deployment_idx"), key)
+    world = World(
+        tiers=tier_classes(indices["tierclass_idx"]),
+        snapshot=state.live.snapshot,
+        observation=state.live.observation,
+        jobs=_store(indices.get("job_idx"), key),
+        pods=_store(indices.get("pod_idx"), key),
+        deployment=deployments[0] if deployments else None,
+        pdb_exists=bool(_store(indices.get("pdb_idx"), key)),
+        node_labels=[labels for store in indices["node_idx"].values() for labels in store],
+        eval_digest=digest,
+        eval_problem=problem,
+    )
+    return fresh, world
+
+
+async def execute(
+    state: OperatorState, body: Mapping[str, Any], actions: Actions, indices: Mapping[str, Any]
+) -> None:
+    """Carry out one model's actions; an API failure postpones the model to a later round."""
+    try:
+        await _execute(state, body, actions, indices)
+    except KubeError as exc:
+        raise RoundFailed(str(exc)) from exc
+
+
+async def request_round(state: OperatorState, body: Mapping[str, Any], trigger: str) -> None:
+    """Have the fleet round that follows this change reconcile the model (kopf retries the
+    handler if the round could not carry the model's share out)."""
+    meta = body["metadata"]
+    try:
+        await state.arbiter.request((meta["namespace"], meta["name"]), trigger)
+    except RoundFailed as exc:
+        raise kopf.TemporaryError(f"{trigger}: {exc}", delay=5) from exc
 
 
 async def _current_body(state: OperatorState, body: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -129,10 +142,7 @@ async def _current_body(state: OperatorState, body: Mapping[str, Any]) -> dict[s
     key = (meta["namespace"], meta["name"])
     if meta.get("resourceVersion") and state.versions.get(key) == meta["resourceVersion"]:
         return dict(body)
-    try:
-        fresh = await state.kube.get(INFERENCE_MODELS, meta["name"], meta["namespace"])
-    except KubeError as exc:
-        raise kopf.TemporaryError(f"reading {key[0]}/{key[1]}: {exc}", delay=5) from exc
+    fresh = await state.kube.get(INFERENCE_MODELS, meta["name"], meta["namespace"])
     if fresh is not None:
         state.versions[key] = fresh["metadata"]["resourceVersion"]
     return fresh
@@ -277,23 +287,11 @@ def _remember_indices(state: OperatorState, kwargs: Mapping[str, Any]) -> None:
 async def replan_all(state: OperatorState) -> None:
     """Re-plan every model from the latest metrics: the periodic half of the control loop.
 
-    One loop for all models rather than a kopf timer per model, because kopf
+    One round for all models rather than a kopf timer per model, because kopf
     puts a finalizer on every object a timer watches: deleting a model (or its
     namespace) would then hang whenever the operator is not running.
     """
-    if state.indices is None:
-        return  # no model seen yet
-    for store in list(state.indices["model_idx"].values()):
-        for body in list(store):
-            try:
-                await run_reconcile(state, body, state.indices, trigger="timer")
-            except kopf.TemporaryError as exc:
-                log.warning(
-                    "re-plan of %s/%s postponed: %s",
-                    body["metadata"]["namespace"],
-                    body["metadata"]["name"],
-                    exc,
-                )
+    await state.arbiter.run("timer")
 
 
 def _register_models(registry: kopf.OperatorRegistry) -> None:
@@ -302,7 +300,7 @@ def _register_models(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.resume(*MODELS, registry=registry, id="model_changed")
     async def model_changed(body: Any, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
         _remember_indices(memo.state, kwargs)
-        await run_reconcile(memo.state, body, kwargs, trigger=str(reason))
+        await request_round(memo.state, body, trigger=str(reason))
 
     @kopf.on.delete(*MODELS, optional=True, registry=registry, id="model_deleted")
     def model_deleted(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
@@ -325,7 +323,7 @@ async def _wake_owner(body: Any, memo: kopf.Memo, kind: str, kwargs: dict[str, A
     state.child_digests[key] = digest
     owner = (meta["namespace"], meta.get("labels", {}).get(MODEL_LABEL))
     for model in kwargs["model_idx"].get(owner, []):
-        await run_reconcile(state, model, kwargs, trigger=f"{kind}-changed")
+        await request_round(state, model, trigger=f"{kind}-changed")
 
 
 def _register_children(registry: kopf.OperatorRegistry) -> None:

@@ -55,8 +55,22 @@ class OperatorMetrics:
             "1 when some plan meets the model's budgets, else 0.",
             ["namespace", "name"], registry=r,
         )  # fmt: skip
+        self.round_seconds = Histogram(
+            "tierwise_operator_round_duration_seconds",
+            "Time of one fleet round: read every model, plan them together, apply.",
+            ["trigger"], registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )  # fmt: skip
+        self.rounds = Counter(
+            "tierwise_operator_rounds_total",
+            "Fleet rounds, by the solver that decided them.", ["solver"], registry=r,
+        )  # fmt: skip
         self._placements: dict[tuple[str, str], tuple[str, str]] = {}
         self._placed: dict[tuple[str, str], int] = {}
+
+    def observe_round(self, trigger: str, solver: str, seconds: float) -> None:
+        self.round_seconds.labels(trigger).observe(seconds)
+        self.rounds.labels(solver).inc()
 
     def observe_status(
         self, namespace: str, name: str, status: InferenceModelStatus, feasible: bool

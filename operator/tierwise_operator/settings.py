@@ -53,6 +53,9 @@ class Settings:
     prometheus_url: str = ""
     #: How often live metrics are collected and every model re-planned.
     replan_interval: Duration = field(default_factory=lambda: Duration.parse("30s"))
+    #: How long a fleet round waits after a change (a create, an edit, a child's status)
+    #: before it plans: changes arriving meanwhile are planned in the same round.
+    plan_debounce: Duration = field(default_factory=lambda: Duration.parse("300ms"))
     #: Rate window for traffic queries.
     metrics_window: Duration = field(default_factory=lambda: Duration.parse("5m"))
     #: A new plan must save more than this to replace a working one.

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from .api import TierClass
+from .arbiter import Arbiter
 from .kube import NODES, PODS, TIER_CLASSES, Kube, KubeError
 from .metrics.observation import ModelKey, Observation
 from .metrics.snapshot import build_snapshot
@@ -68,7 +69,12 @@ class OperatorState:
 
     indices: dict[str, Any] | None = None
     """kopf's indices, kept by the first handler that sees them (they stay live)."""
+    arbiter: Arbiter = field(init=False)
+    """Plans every model together, one round at a time."""
     _collector: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.arbiter = Arbiter(self, debounce=float(self.settings.plan_debounce))
 
     def lock(self, key: ModelKey) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
@@ -82,6 +88,7 @@ class OperatorState:
         self._collector = asyncio.create_task(self._collect_forever(interval, after))
 
     async def stop(self) -> None:
+        await self.arbiter.stop()
         if self._collector is not None:
             self._collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -32,7 +32,11 @@ def _arg(deployment: dict[str, Any], flag: str) -> str | None:
 async def test_create_profiles_then_serves_at_the_planned_precision(env: Env) -> None:
     async with env.operator():
         await env.cluster.client.create("inferencemodels", embedder())
-        jobs = await eventually(lambda: env.cluster.client.list("jobs", NAMESPACE))
+        async def both_jobs() -> list[dict[str, Any]]:
+            jobs = await env.cluster.client.list("jobs", NAMESPACE)
+            return jobs if len(jobs) >= 2 else []
+
+        jobs = await eventually(both_jobs)
         assert sorted(j["metadata"]["labels"]["tierwise.dev/profile-device"] for j in jobs) == [
             "cpu", "cuda"]  # fmt: skip
         model = await env.wait_model(
@@ -192,14 +196,27 @@ async def _reconciled_since_restart(env: Env) -> bool:
     return bool(model["status"].get("readyReplicas"))
 
 
+async def _settled(env: Env) -> bool:
+    """Profiled, and every planned replica is ready: nothing is left to roll out."""
+    model = await env.model("ticket-embedder")
+    status = model.get("status") or {}
+    deployment = await _deployment(env)
+    if deployment is None or condition(model, "Profiled").get("status") != "True":
+        return False
+    rolled = deployment.get("status") or {}
+    planned = status.get("replicas")
+    return (
+        condition(model, "Progressing").get("status") == "False"
+        and deployment["spec"]["replicas"] == planned
+        and rolled.get("replicas") == rolled.get("readyReplicas") == planned
+        and status.get("readyReplicas") == planned
+    )
+
+
 async def test_a_plan_that_holds_sends_no_writes_and_drift_is_repaired(env: Env) -> None:
     async with env.operator():
         await env.cluster.client.create("inferencemodels", embedder())
-        await env.wait_model(
-            "ticket-embedder", lambda m: condition(m, "Ready").get("status") == "True"
-            and condition(m, "Profiled").get("status") == "True"
-            and condition(m, "Progressing").get("status") == "False",
-        )  # fmt: skip
+        await eventually(lambda: _settled(env), timeout=60)
         served = env.cluster.emulator.served
         await asyncio.sleep(1.5)  # let the writes of the last change come back on the watch
         before = served.copy()

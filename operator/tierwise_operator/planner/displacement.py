@@ -65,8 +65,8 @@ def displacements(models: Sequence[FleetModel], solution: Solution) -> dict[str,
     out = {}
     for model in models:
         best, got = model.options[0], solution.get(model.key)
-        if got is not None and got.evaluation.key == best.evaluation.key and not got.short:
-            continue
+        if got is not None and not got.short and got.cost <= best.cost:
+            continue  # its best, or one as cheap to the solver
         holders = sorted(
             (m for m in by_tier.get(best.tier, []) if m.key != model.key),
             key=lambda m: (-m.priority, m.key),

@@ -68,10 +68,10 @@ def plan_fleet(
     # Room is checked once, against everything free before any model is placed.
     checked = [[check_room(e, pools[e.key.tier_class]) for e in c.evaluations] for c in contexts]
     penalty = shortage_penalty(checked)
-    fleet_models = (
+    fleet_models = [
         _fleet_model(c, e, pools, now, settings=settings, penalty=penalty)
         for c, e in zip(contexts, checked, strict=True)
-    )
+    ]
     problem = Problem(tuple(m for m in fleet_models if m.options), pools)
     solution, used, why = _solve(problem, settings, solver)
     displaced = displacements(problem.models, solution)
@@ -82,10 +82,10 @@ def plan_fleet(
     }
     preempted = preempted_by(displaced, serving)
     plans = tuple(
-        _settle(c, e, solution, now, settings=settings, solver=used).with_fleet(
+        _settle(c, e, solution, now, m, settings=settings, solver=used).with_fleet(
             displaced.get(c.key), preempted.get(c.key, ())
         )
-        for c, e in zip(contexts, checked, strict=True)
+        for c, e, m in zip(contexts, checked, fleet_models, strict=True)
     )
     return FleetPlan(plans, used, why)
 
@@ -193,23 +193,26 @@ def _settle(
     checked: list[Evaluation],
     solution: Solution,
     now: datetime,
+    fleet_model: FleetModel,
     *,
     settings: PlannerSettings,
     solver: str,
 ) -> Plan:
-    """The model's plan as the fleet assigned it; options it would have preferred but lost
-    to other models' replicas say so. A model with options but no room is displaced: it
-    gives back what it holds (zero replicas) rather than keep room another model won."""
+    """The model's plan as the fleet assigned it; options the solver would have preferred
+    but lost to other models' replicas say so. A model with options but no room is
+    displaced: it gives back what it holds (zero replicas) rather than keep room that
+    another model won."""
     assigned = solution.get(ctx.key)
     if assigned is None:
         lost = [_lost(e) if e.feasible else e for e in checked]
         plan = settle(ctx, lost, now, settings, solver=solver)
-        had_options = any(e.feasible and e.need is not None for e in checked)
-        return _displaced(ctx, plan, now) if had_options else plan
+        return _displaced(ctx, plan, now) if fleet_model.options else plan
     winner = assigned.evaluation
+    # What the solver weighed each full candidate at (margins and forced-move prices in).
+    weighed = {o.evaluation.key: o.cost for o in fleet_model.options if not o.short}
     marked = [
         _lost(e)
-        if e.feasible and e.key != winner.key and _solver_cost(e, ctx, settings) < assigned.cost
+        if e.feasible and e.key != winner.key and weighed.get(e.key, assigned.cost) < assigned.cost
         else e
         for e in checked
     ]
@@ -226,13 +229,6 @@ def _displaced(ctx: ModelContext, plan: Plan, now: datetime) -> Plan:
         replicas=0,
         scaled_at=now if ctx.current.replicas else plan.scaled_at,
     )
-
-
-def _solver_cost(e: Evaluation, ctx: ModelContext, settings: PlannerSettings) -> Decimal:
-    assert e.per_hour is not None
-    if e.key == ctx.current.key:
-        return sticky_cost(ctx.current_needed or e, settings.switch_margin)
-    return e.per_hour
 
 
 def _lost(e: Evaluation) -> Evaluation:

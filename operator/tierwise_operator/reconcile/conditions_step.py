@@ -18,7 +18,7 @@ from ..conditions import (
     set_condition,
 )
 from ..metrics.observation import Observation
-from ..planner import MetricsSnapshot, Plan, model_key
+from ..planner import ChangeKind, MetricsSnapshot, Plan, model_key
 
 Manifest = dict[str, Any]
 
@@ -70,7 +70,11 @@ def serving_conditions(
 ) -> None:
     ready, desired, rolling = rollout(deployment)
     where = f" on {plan.tier_class} at {plan.precision}" if plan and plan.chosen else ""
-    if deployment is None and (plan is None or plan.chosen is None):
+    displaced = plan is not None and plan.change is ChangeKind.DISPLACED
+    if displaced and ready == 0:
+        assert plan is not None
+        setter.set(READY, False, "Displaced", plan.reason)
+    elif deployment is None and (plan is None or plan.chosen is None):
         setter.set(READY, False, "NoFeasiblePlan", plan.reason if plan else "not planned yet")
     elif ready > 0:
         setter.set(READY, True, "Serving", f"{ready}/{desired} replicas ready{where}")
@@ -87,6 +91,8 @@ def serving_conditions(
         setter.set(
             DEGRADED, True, "CandidateFailed", f"excluded until their back-off ends: {names}"
         )
+    elif plan is not None and plan.displacement is not None:
+        setter.set(DEGRADED, True, "Displaced", plan.displacement.message())
     elif plan is not None and not plan.feasible:
         setter.set(DEGRADED, True, "NoFeasiblePlan", plan.reason)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,28 @@ def previous_status(body: Manifest) -> InferenceModelStatus:
         return InferenceModelStatus()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One model read and checked, its profile settled: what the fleet round plans with."""
+
+    body: Manifest
+    model: InferenceModel
+    planning: InferenceModel
+    """The model with the profile and failed candidates the plan must use."""
+    status: InferenceModelStatus
+    """The status as last written."""
+    setter: ConditionSetter
+    generation: int | None
+    failed: list[FailedCandidate]
+    fresh: list[FailedCandidate]
+    outcome: ProfileOutcome
+    world: World
+
+    @property
+    def current(self) -> CurrentPlan:
+        return CurrentPlan.from_model(self.planning)
+
+
 def reconcile(
     body: Manifest,
     world: World,
@@ -50,6 +73,23 @@ def reconcile(
     settings: Settings,
     planner_settings: PlannerSettings,
 ) -> Actions:
+    """One model planned alone (as if it had the free capacity to itself)."""
+    prepared = prepare(body, world, now, settings)
+    if isinstance(prepared, Actions):
+        return prepared
+    plan = decide(
+        prepared.planning,
+        world.tiers,
+        now,
+        snapshot=world.snapshot,
+        current=prepared.current,
+        settings=planner_settings,
+    )
+    return finish(prepared, plan, settings)
+
+
+def prepare(body: Manifest, world: World, now: datetime, settings: Settings) -> Prepared | Actions:
+    """Validate and settle the profile; an invalid spec is finished at once (Actions)."""
     status = previous_status(body)
     generation = (body.get("metadata") or {}).get("generation")
     setter = ConditionSetter(status.conditions, generation, now)
@@ -78,27 +118,30 @@ def reconcile(
             )
         }
     )
-    plan = decide(
-        planning,
-        world.tiers,
-        now,
-        snapshot=world.snapshot,
-        current=CurrentPlan.from_model(planning),
-        settings=planner_settings,
-    )
-    actions = Actions(status={}, create=outcome.create, plan=plan)
-    _children(actions, model, plan, world, settings)
-    setter.set(PROFILED, outcome.ready, outcome.reason, outcome.message)
+    return Prepared(body, model, planning, status, setter, generation, failed, fresh, outcome,
+                    world)  # fmt: skip
+
+
+def finish(
+    prepared: Prepared, plan: Plan, settings: Settings, round_id: str | None = None
+) -> Actions:
+    """Children, conditions, status and Events for the model's share of a plan."""
+    p, world, setter = prepared, prepared.world, prepared.setter
+    actions = Actions(status={}, create=p.outcome.create, plan=plan)
+    _children(actions, p.model, plan, world, settings)
+    setter.set(PROFILED, p.outcome.ready, p.outcome.reason, p.outcome.message)
     serving_conditions(
-        setter, plan, world.deployment, failed, profiling=outcome.reason == "Profiling"
+        setter, plan, world.deployment, p.failed, profiling=p.outcome.reason == "Profiling"
     )
-    quality_conditions(setter, planning, plan, world.snapshot)
+    quality_conditions(setter, p.planning, plan, world.snapshot)
     metrics_condition(setter, world.observation)
     actions.status = _status(
-        plan, outcome, failed=failed, setter=setter, generation=generation, world=world
+        plan, p.outcome, failed=p.failed, setter=setter, generation=p.generation, world=world
     )
-    _keep_decision_time(actions.status, status)
-    actions.events = _events(status, plan, outcome, fresh, setter)
+    if round_id is not None and isinstance(actions.status.get("decision"), dict):
+        actions.status["decision"]["round"] = round_id
+    _keep_decision_time(actions.status, p.status)
+    actions.events = _events(p.status, plan, p.outcome, p.fresh, setter)
     return actions
 
 
@@ -194,14 +237,22 @@ def _status(
     return status
 
 
+#: What says when and how a decision was reached, not what it is.
+_PROVENANCE = {"decidedAt": None, "round": None, "solver": None}
+
+
 def _keep_decision_time(fields: dict[str, Any], before: InferenceModelStatus) -> None:
-    """A decision reached again keeps the time it was first reached: a plan that holds
-    leaves the status as it was (and so sends no write)."""
+    """A decision reached again keeps the time, round and solver that first reached it: a
+    plan that holds leaves the status as it was (and so sends no write)."""
     decision, earlier = fields.get("decision"), before.decision
     if not isinstance(decision, dict) or earlier is None or earlier.decided_at is None:
         return
-    if {**earlier.to_wire(), "decidedAt": None} == {**decision, "decidedAt": None}:
-        decision["decidedAt"] = earlier.decided_at
+    was = earlier.to_wire()
+    if {**was, **_PROVENANCE} == {**decision, **_PROVENANCE}:
+        for key in _PROVENANCE:
+            decision[key] = was.get(key)
+        decision = {k: v for k, v in decision.items() if v is not None}
+        fields["decision"] = decision
 
 
 def _events(
@@ -219,10 +270,32 @@ def _events(
     if now_profiled and changed and now_profiled.reason != "ProfileGiven":
         kind = "Normal" if now_profiled.reason != "ProfileFailed" else "Warning"
         events.append(Event(kind, now_profiled.reason, now_profiled.message))
+    events += _fleet_events(before, plan)
     if plan.change is ChangeKind.INFEASIBLE:
         if before.decision is None or before.decision.change != ChangeKind.INFEASIBLE.value:
             events.append(Event("Warning", "NoFeasiblePlan", plan.reason))
-    elif plan.changed:
+    elif plan.changed and plan.change is not ChangeKind.DISPLACED:  # its own Event says it
         reason = "Planned" if plan.change is ChangeKind.INITIAL else "PlanChanged"
         events.append(Event("Normal", reason, f"{plan.change}: {plan.reason}"))
+    return events
+
+
+def _fleet_events(before: InferenceModelStatus, plan: Plan) -> list[Event]:
+    """A Warning when other models newly hold the room a model wants (or it is newly scaled
+    to zero for them); a Normal Event on the model that takes room from another."""
+    events = []
+    d = plan.displacement
+    was = before.decision
+    if d is not None:
+        newly_by = was is None or was.displaced_by != list(d.by)
+        newly_zero = plan.change is ChangeKind.DISPLACED and (
+            was is None or was.change != ChangeKind.DISPLACED.value
+        )
+        if newly_by or newly_zero:
+            events.append(Event("Warning", "Displaced", d.message()))
+    if plan.preempted:
+        events.append(
+            Event("Normal", "Preempted", f"takes the room of {', '.join(plan.preempted)} "
+                  f"(lower priority) for {plan.chosen.key if plan.chosen else 'its plan'}")
+        )  # fmt: skip
     return events
