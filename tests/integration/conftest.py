@@ -26,6 +26,7 @@ from tierwise_operator.emulator.controllers.nodes import NodeSpec
 from tierwise_operator.emulator.kopfrun import run_operator
 from tierwise_operator.emulator.kubelet import Behaviour, Exit, OOMKill
 from tierwise_operator.local.prometheus_server import PrometheusServer, ScrapeTarget
+from tierwise_operator.observability import OperatorMetrics
 from tierwise_operator.runner import registry_for
 from tierwise_operator.settings import Settings
 
@@ -112,6 +113,8 @@ class Env:
     prometheus: PrometheusServer
     behaviours: Behaviours
     settings: Settings
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    """The metrics of the operator last started with `operator()`."""
 
     async def publish(self) -> None:
         """Serve the fleet's figures and wait until Prometheus has scraped them."""
@@ -155,7 +158,10 @@ class Env:
 
     @contextlib.asynccontextmanager
     async def operator(self) -> AsyncIterator[None]:
-        registry = registry_for(self.settings, server=self.cluster.url, login=False)
+        self.metrics = OperatorMetrics()
+        registry = registry_for(
+            self.settings, server=self.cluster.url, login=False, metrics=self.metrics
+        )
         async with run_operator(self.cluster.url, registry=registry, memo=kopf.Memo()):
             yield
 

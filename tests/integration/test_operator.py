@@ -32,6 +32,7 @@ def _arg(deployment: dict[str, Any], flag: str) -> str | None:
 async def test_create_profiles_then_serves_at_the_planned_precision(env: Env) -> None:
     async with env.operator():
         await env.cluster.client.create("inferencemodels", embedder())
+
         async def both_jobs() -> list[dict[str, Any]]:
             jobs = await env.cluster.client.list("jobs", NAMESPACE)
             return jobs if len(jobs) >= 2 else []
