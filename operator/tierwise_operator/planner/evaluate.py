@@ -107,7 +107,9 @@ def evaluate(
         return base.broken(Stage.FIGURES, figures.missing or "no latency figures")
     budget = float(model.spec.accuracy_budget.max_degradation)
     if figures.accuracy_delta is None:
-        return base.broken(Stage.ACCURACY, explain.accuracy_unknown(candidate.key.variant))
+        return base.broken(
+            Stage.ACCURACY, explain.accuracy_unknown(candidate.key.variant, candidate.key.precision)
+        )
     if figures.accuracy_delta > budget + 1e-12:
         return base.broken(Stage.ACCURACY, explain.accuracy(figures.accuracy_delta, budget))
     slo = model.spec.slo.latency_p99

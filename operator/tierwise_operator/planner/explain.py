@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ..api import TierClass, TierKind
+from ..api import Precision, TierClass, TierKind
 from .capacity import Resource, node_misfit
 from .cost import money_text
 
@@ -80,8 +80,11 @@ def accuracy(delta: float, budget: float) -> str:
     return f"accuracy delta {pct(delta)} > budget {pct(budget)}"
 
 
-def accuracy_unknown(variant: str) -> str:
-    return f"accuracy of variant {variant!r} not measured yet (a distilled model must be profiled)"
+def accuracy_unknown(variant: str, precision: Precision) -> str:
+    return (
+        f"accuracy of variant {variant!r} at {precision} not measured yet "
+        "(a variant is only chosen at a precision it was profiled at)"
+    )
 
 
 def too_big(need: ReplicaNeed, tier: TierClass) -> str:
