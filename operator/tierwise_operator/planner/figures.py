@@ -10,6 +10,7 @@ from ..api import (
     InferenceModel,
     ModelProfile,
     Precision,
+    Task,
     TierClass,
     TierKind,
 )
@@ -119,6 +120,8 @@ class FigureSource:
     def _kv(
         self, entry: CandidateProfile | None, variant: str, params: int | None, guessed: list[str]
     ) -> int:
+        if self.model.spec.model.task is not Task.TEXT_GENERATION:
+            return 0  # an encoder keeps no cache between steps (input_checks warns if given)
         if entry is not None and entry.kv_cache_bytes_per_token is not None:
             return entry.kv_cache_bytes_per_token
         for other in self._same_variant(variant):
