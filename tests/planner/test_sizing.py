@@ -143,3 +143,12 @@ def test_no_room_on_cpu_nodes_says_whether_memory_or_cores_ran_out() -> None:
         "needs 4 replicas of 1.5 GiB and 4 cores; none fit cpu: "
         "no node has enough memory and cores free together"
     )
+
+
+def test_too_few_free_devices_says_how_many_are_not_allocated() -> None:
+    two = model(rps=150, precisions=["fp16"],
+                prof=profile(entry("fp16", "gpu", 4.0, 0.0, [point(1, 5, 100)])))  # fmt: skip
+    s = gpu_nodes([{"free": "16Gi"}, {"free": "16Gi", "allocated": True}])
+    assert why(decide(two, [GPU16], NOW, snapshot=s), "fp16/gpu") == (
+        "needs 2 replicas on free devices; gpu has 1 not allocated yet"
+    )

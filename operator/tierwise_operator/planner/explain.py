@@ -134,7 +134,7 @@ def _no_devices(need: ReplicaNeed, count: int, room: int, pool: TierPool) -> str
         return (
             f"needs {replicas(count)} on a free device; every device of {tier} is already allocated"
         )
-    return f"needs {replicas(count)} on free devices; only {room} of {tier} are not allocated yet"
+    return f"needs {replicas(count)} on free devices; {tier} has {room} not allocated yet"
 
 
 def _no_memory(need: ReplicaNeed, count: int, room: int, pool: TierPool) -> str:
