@@ -94,3 +94,10 @@ def test_no_room_left_names_who_took_it_and_what_decided(
 def test_no_room_left_without_known_holders_says_so_in_general_terms() -> None:
     why = explain.taken_by(option("4.0"), [], by_priority=True)
     assert why == explain.taken_by_others(option("4.0"))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "text"), [(0.029, "2.9%"), (0.1, "10%"), (0.0, "0%"), (0.0000123, "0.001%")]
+)
+def test_a_tiny_percentage_does_not_read_as_zero(fraction: float, text: str) -> None:
+    assert explain.pct(fraction) == text

@@ -22,8 +22,11 @@ _NAMED_HOLDERS = 3
 
 
 def pct(fraction: float) -> str:
-    """`0.029` -> `2.9%` (up to two decimals, trailing zeros dropped)."""
+    """`0.029` -> `2.9%` (up to two decimals, trailing zeros dropped; a nonzero share
+    too small for two decimals keeps one significant digit rather than reading `0%`)."""
     text = f"{fraction * 100:.2f}".rstrip("0").rstrip(".")
+    if fraction and text in ("0", "-0"):
+        text = number(fraction * 100, 1)
     return f"{text}%"
 
 
