@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from .api import Duration, InferenceModel, InvalidSpec, TierClass, format_validation_error
 from .manifests import load_resources
-from .planner import MetricsSnapshot, Plan
+from .planner import MetricsSnapshot, Plan, model_key
 from .planner.cost import money_text
+from .planner.input_checks import model_findings, snapshot_warnings
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -61,10 +62,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         now = parse_now(args.now)
         if args.prometheus:
             snapshot = snapshot_from_prometheus(args.prometheus, models, now, args.window)
+        warnings = check_inputs(models, tiers, snapshot)
     except InvalidSpec as exc:
         for problem in exc.problems:
             print(problem, file=err)
         return EXIT_INVALID
+    for warning in warnings:
+        print(f"warning: {warning}", file=err)
     fleet = plan_from_snapshot(models, tiers, snapshot, now, args.solver)
     render = {"table": render_table, "json": render_json, "yaml": render_yaml}[args.output]
     out.write(render(fleet))
@@ -104,6 +108,23 @@ def plan_from_snapshot(
     from .planner.fleet import plan_fleet  # noqa: PLC0415
 
     return plan_fleet(models, tiers, now, snapshot=snapshot, solver=solver)
+
+
+def check_inputs(
+    models: Sequence[InferenceModel], tiers: Sequence[TierClass], snapshot: MetricsSnapshot | None
+) -> list[str]:
+    """What the planner would ignore, one line each; InvalidSpec when a model names a
+    TierClass that does not exist (the operator plans over the others and says so in a
+    condition; here a typo should stop the pipeline)."""
+    problems, warnings = [], []
+    for model in models:
+        name = f"InferenceModel {model_key(model)}"
+        findings = model_findings(model, tiers)
+        problems += [f"{name}: {p}" for p in findings.problems]
+        warnings += [f"{name}: {w}" for w in findings.warnings]
+    if problems:
+        raise InvalidSpec(problems)
+    return warnings + snapshot_warnings(snapshot, tiers)
 
 
 def load_inputs(

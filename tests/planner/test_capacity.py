@@ -110,3 +110,13 @@ def test_the_kv_cache_is_reserved_for_every_sequence_of_the_batch() -> None:
     need = replica_need(f, TierKind.GPU, context=2048, batch=8)
     assert need.tier_bytes == 2 * GiB + 1024 * 2048 * 8
     assert need.host_bytes < need.tier_bytes and need.gpu
+
+
+def test_a_nodes_room_is_the_least_any_of_its_resources_leaves() -> None:
+    s = snap([{"name": "g1", "tierClass": "gpu", "freeMemory": "5Gi", "freeCpu": 7,
+               "devices": [{"free": "30Gi"}, {"free": "10Gi"}, {"free": "30Gi"}]}])  # fmt: skip
+    nodes = build_pools([GPU], s, movable=[])["gpu"].nodes
+    assert nodes is not None
+    node = nodes[0]
+    for need in (gpu_need(20), gpu_need(5), ReplicaNeed(GiB, 1 * GiB, 3, gpu=True)):
+        assert node.fits(need) == min(node.by_resource(need).values())

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tierwise_operator.api import Precision
+from tierwise_operator.planner import decide
 from tierwise_operator.planner.figures import FigureSource
 
-from .conftest import GiB, entry, model, point, profile, tier
+from .conftest import NOW, GiB, entry, model, point, profile, tier
 
 CPU, GPU, NVME = tier("cpu"), tier("gpu", "gpu", memory="80Gi"), tier("nvme", "offload")
 
@@ -61,3 +62,25 @@ def test_a_candidate_whose_profiling_failed_is_never_planned() -> None:
     failed["error"] = "int4 kernels unavailable on this CPU"
     f = FigureSource(model(prof=profile(failed))).figures("primary", Precision.INT4, NVME)
     assert f.missing == "profiling failed: int4 kernels unavailable on this CPU"
+
+
+def test_a_variant_is_only_planned_at_the_precisions_its_accuracy_was_measured_at() -> None:
+    student = {"name": "student", "source": {"uri": "builtin://s"}, "parameters": 10**7}
+    measured = entry("fp32", "cpu", 0.04, 0.012, [point(1, 5, 200)], variant="student")
+    m = model(variants=[student], prof=profile(measured))
+    source = FigureSource(m)
+    assert source.figures("student", Precision.FP32, GPU).accuracy_delta == 0.012
+    assert source.figures("student", Precision.INT8, CPU).accuracy_delta is None
+
+
+def test_a_variant_at_an_unmeasured_precision_is_rejected_naming_the_precision() -> None:
+    student = {"name": "student", "source": {"uri": "builtin://s"}, "parameters": 10**7}
+    measured = entry("fp32", "cpu", 0.04, 0.0, [point(1, 5, 200)], variant="student")
+    m = model(variants=[student], precisions=["fp32", "int8"], prof=profile(measured))
+    plan = decide(m, [CPU], NOW)
+    why = {r.candidate: r.why for r in plan.rejected}
+    assert why["student/int8/cpu"] == (
+        "accuracy of variant 'student' at int8 not measured yet "
+        "(a variant is only chosen at a precision it was profiled at)"
+    )
+    assert "student/fp32/cpu" not in why or not why["student/fp32/cpu"].startswith("accuracy")

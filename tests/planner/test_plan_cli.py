@@ -122,6 +122,42 @@ def test_invalid_input_exits_2_with_one_line_per_problem(
     assert all(": " in line for line in lines)
 
 
+def test_a_tier_class_that_does_not_exist_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = MODEL.replace("LATENCY", "200ms") + "  tierClasses: [cpu-large, cpu-larg]\n"
+    models = write(tmp_path, "m.yaml", text)
+    code, out, err = plan(capsys, "-f", models, "--tiers", str(SAMPLES / "tierclasses.yaml"))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        'InferenceModel team/tiny: spec.tierClasses: no TierClass named "cpu-larg"'
+    ]
+
+
+def test_ignored_inputs_are_warnings_on_stderr_and_the_plan_still_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = MODEL.replace("LATENCY", "200ms").replace(
+        "parameters: 22713216}", "parameters: 22713216, contextLength: 4096}"
+    )
+    models = write(tmp_path, "m.yaml", text)
+    snapshot = write(tmp_path, "s.yaml", """\
+takenAt: "2026-11-25T09:59:00Z"
+nodes:
+  - {name: c1, tierClass: cpu-large, freeMemory: 64Gi, freeCpu: 16}
+  - {name: old1, tierClass: cpu-legacy, freeMemory: 64Gi, freeCpu: 16}
+""")  # fmt: skip
+    tiers = str(SAMPLES / "tierclasses.yaml")
+    code, out, err = plan(capsys, "-f", models, "--tiers", tiers, "--metrics", snapshot)
+    assert code == 0 and "team/tiny" in out
+    assert err.splitlines() == [
+        "warning: InferenceModel team/tiny: spec.model.contextLength ignored: "
+        "a text-embedding model keeps no KV cache",
+        'warning: metrics snapshot: 1 node of TierClass "cpu-legacy" ignored (old1): '
+        "no such TierClass",
+    ]
+
+
 def test_plan_is_listed_in_the_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])

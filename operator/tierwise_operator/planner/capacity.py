@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ..api import TierClass, TierKind
 from . import estimate
@@ -35,8 +36,10 @@ def replica_need(figures: Figures, kind: TierKind, context: int, batch: int) -> 
 
 
 def batch_limit(figures: Figures, tier: TierClass, context: int) -> float:
-    """The most sequences whose KV cache fits one node (or device) next to the weights."""
-    room = int(tier.spec.memory_per_node) - figures.resident_bytes - _MIB  # rounding slack
+    """The most sequences whose KV cache fits one node (or device) next to the weights, as
+    `replica_need` rounds the request: a replica that fills the memory exactly still fits."""
+    # round_up_mib(x) <= memory  <=>  x <= round_down_mib(memory)
+    room = _round_down_mib(int(tier.spec.memory_per_node)) - figures.resident_bytes
     per_sequence = figures.kv_bytes_per_token * context
     if room < 0:
         return 0
@@ -45,6 +48,40 @@ def batch_limit(figures: Figures, tier: TierClass, context: int) -> float:
 
 def _round_up_mib(n: int) -> int:
     return -(-n // _MIB) * _MIB
+
+
+def _round_down_mib(n: int) -> int:
+    return n // _MIB * _MIB
+
+
+class Resource(StrEnum):
+    """What a replica may run short of; `TOGETHER`: enough of each, never on the same node."""
+
+    NODES = "nodes"
+    DEVICES = "devices"
+    DEVICE_MEMORY = "device memory"
+    HOST_MEMORY = "host memory"
+    MEMORY = "memory"
+    CORES = "cores"
+    TOGETHER = "together"
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """The resource that keeps replicas out and how many it leaves room for."""
+
+    resource: Resource
+    fits: int
+
+
+def node_misfit(need: ReplicaNeed, tier: TierClass) -> Resource | None:
+    """What keeps one replica off an empty node (or device) of the tier; None when it fits."""
+    spec = tier.spec
+    if need.tier_bytes > spec.memory_per_node:
+        return Resource.MEMORY
+    if spec.cpu_per_node is not None and need.cpu > spec.cpu_per_node:
+        return Resource.CORES
+    return None
 
 
 @dataclass
@@ -58,13 +95,29 @@ class NodeRoom:
 
     def fits(self, need: ReplicaNeed) -> int:
         """How many replicas of `need` this node can still take."""
+        # The solvers call this in their inner loops: no dict, unlike by_resource.
         by_cpu = math.inf if self.cpu is None or need.cpu <= 0 else self.cpu // need.cpu
         if need.gpu:
             by_device = sum(1 for free in self.devices if free >= need.tier_bytes)
-            by_host = self.memory // need.host_bytes if need.host_bytes else math.inf
-            return int(min(by_device, by_host, by_cpu))
-        by_memory = self.memory // need.tier_bytes if need.tier_bytes else math.inf
-        return int(min(by_memory, by_cpu))
+            return int(min(by_device, _per(self.memory, need.host_bytes), by_cpu))
+        return int(min(_per(self.memory, need.tier_bytes), by_cpu))
+
+    def by_resource(self, need: ReplicaNeed) -> dict[Resource, float]:
+        """How many replicas each resource of this node alone leaves room for (the least
+        of them is `fits`)."""
+        by_cpu = math.inf if self.cpu is None or need.cpu <= 0 else self.cpu // need.cpu
+        if need.gpu:
+            return {
+                Resource.DEVICES: len(self.devices),
+                Resource.DEVICE_MEMORY: sum(1 for f in self.devices if f >= need.tier_bytes),
+                Resource.HOST_MEMORY: _per(self.memory, need.host_bytes),
+                Resource.CORES: by_cpu,
+            }
+        return {Resource.MEMORY: _per(self.memory, need.tier_bytes), Resource.CORES: by_cpu}
+
+
+def _per(free: int, each: int) -> float:
+    return free // each if each else math.inf
 
 
 @dataclass
@@ -76,9 +129,7 @@ class TierPool:
 
     def fits_a_node(self, need: ReplicaNeed) -> bool:
         """Whether one replica fits an empty node (or device) of this tier at all."""
-        spec = self.tier.spec
-        fits_cpu = spec.cpu_per_node is None or need.cpu <= spec.cpu_per_node
-        return need.tier_bytes <= spec.memory_per_node and fits_cpu
+        return node_misfit(need, self.tier) is None
 
     def max_replicas(self, need: ReplicaNeed) -> float:
         """Replicas that fit now (math.inf when capacity is elastic)."""
@@ -96,6 +147,26 @@ class TierPool:
             if room >= count:
                 return True
         return count <= 0
+
+    def shortfall(self, need: ReplicaNeed, count: int) -> Shortfall | None:
+        """The first resource that, even on its own, leaves room for fewer than `count`
+        replicas (devices before their memory, memory before cores); `TOGETHER` when each
+        would do but no node has them all at once; None when the replicas fit."""
+        if self.nodes is None:
+            misfit = node_misfit(need, self.tier) if count > 0 else None
+            return None if misfit is None else Shortfall(misfit, 0)
+        if self.holds(need, count):
+            return None
+        if not self.nodes:
+            return Shortfall(Resource.NODES, 0)
+        totals: dict[Resource, float] = {}
+        for node in self.nodes:
+            for resource, room in node.by_resource(need).items():
+                totals[resource] = totals.get(resource, 0) + room
+        for resource, room in totals.items():  # in the order by_resource lists them
+            if room < count:
+                return Shortfall(resource, int(room))
+        return Shortfall(Resource.TOGETHER, int(self.max_replicas(need)))
 
     def largest_slot(self, gpu: bool) -> int:
         """The most memory one replica could get on a single node or device."""

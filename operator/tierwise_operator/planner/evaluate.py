@@ -107,7 +107,9 @@ def evaluate(
         return base.broken(Stage.FIGURES, figures.missing or "no latency figures")
     budget = float(model.spec.accuracy_budget.max_degradation)
     if figures.accuracy_delta is None:
-        return base.broken(Stage.ACCURACY, explain.accuracy_unknown(candidate.key.variant))
+        return base.broken(
+            Stage.ACCURACY, explain.accuracy_unknown(candidate.key.variant, candidate.key.precision)
+        )
     if figures.accuracy_delta > budget + 1e-12:
         return base.broken(Stage.ACCURACY, explain.accuracy(figures.accuracy_delta, budget))
     slo = model.spec.slo.latency_p99
@@ -128,6 +130,8 @@ def evaluate(
 def size(model: InferenceModel, base: Evaluation, slo_s: float | None) -> Evaluation:
     """Replicas and batch cap at the lowest cost: a bigger batch serves more per replica but,
     for decoders, reserves more KV cache; every measured batch that fits memory is tried.
+    Caps that keep the replicas within `replicas.max` come first; when none does, the cap
+    needing the fewest replicas is kept (the closest to fitting, as reported).
     `max_batch` is 0 when not even one sequence fits next to the weights."""
     curve, figures, tier = base.figures.curve, base.figures, base.tier
     assert curve is not None
@@ -138,12 +142,14 @@ def size(model: InferenceModel, base: Evaluation, slo_s: float | None) -> Evalua
     options = curve.frontier(slo_s, limit)
     if not figures.kv_bytes_per_token:  # memory does not grow with the batch: take the most
         options = [max(options)]
-    best: tuple[tuple[bool, float, float], float, float] | None = None
+    most = model.spec.replicas.max
+    best: tuple[tuple[bool, int, float, float], float, float] | None = None
     for capacity, batch in options:
         need = replica_need(figures, tier.spec.kind, context, math.ceil(batch))
         replicas = _replicas_for(model, base.demand_rps, capacity)
         headroom = replicas * capacity / base.demand_rps if base.demand_rps else math.inf
-        rank = (capacity <= 0, replicas * replica_hour_estimate(tier, need), -headroom)
+        over = max(0, replicas - most)
+        rank = (capacity <= 0, over, replicas * replica_hour_estimate(tier, need), -headroom)
         if best is None or rank < best[0]:
             best = (rank, capacity, batch)
     assert best is not None

@@ -10,6 +10,7 @@ from ..api import (
     InferenceModel,
     ModelProfile,
     Precision,
+    Task,
     TierClass,
     TierKind,
 )
@@ -119,6 +120,8 @@ class FigureSource:
     def _kv(
         self, entry: CandidateProfile | None, variant: str, params: int | None, guessed: list[str]
     ) -> int:
+        if self.model.spec.model.task is not Task.TEXT_GENERATION:
+            return 0  # an encoder keeps no cache between steps (input_checks warns if given)
         if entry is not None and entry.kv_cache_bytes_per_token is not None:
             return entry.kv_cache_bytes_per_token
         for other in self._same_variant(variant):
@@ -137,18 +140,17 @@ class FigureSource:
         exact.sort(key=lambda c: c.tier is not kind)  # prefer the same tier kind
         if exact and exact[0].accuracy is not None:
             return exact[0].accuracy.delta
+        if variant != PRIMARY_VARIANT:
+            # A distilled checkpoint's loss is measured at each precision or not at all: the
+            # priors describe quantizing the primary model, not a student trained apart.
+            return None
         task = self.model.spec.model.task
         prior = estimate.accuracy_prior(task, precision)
+        guessed.append("accuracy")
         if measured and measured[0].accuracy is not None:
             # Another precision of this checkpoint was measured: shift by the priors' gap.
-            base = measured[0]
-            assert base.accuracy is not None
-            guessed.append("accuracy")
-            shift = prior - estimate.accuracy_prior(task, base.precision)
-            return max(0.0, base.accuracy.delta + shift)
-        if variant != PRIMARY_VARIANT:
-            return None  # a distilled checkpoint's loss can only be measured
-        guessed.append("accuracy")
+            base = measured[0].accuracy.delta
+            return max(0.0, base + prior - estimate.accuracy_prior(task, measured[0].precision))
         return prior
 
     def _cores(self, entry: CandidateProfile | None, kind: TierKind) -> float:
