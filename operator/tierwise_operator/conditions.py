@@ -15,6 +15,8 @@ PROFILED = "Profiled"
 ACCURACY_WITHIN_BUDGET = "AccuracyWithinBudget"
 SLO_MET = "SLOMet"
 METRICS_AVAILABLE = "MetricsAvailable"
+INPUTS_RESOLVED = "InputsResolved"
+"""Every TierClass the spec names exists and nothing given is ignored."""
 
 ALL_TYPES = (
     READY,
@@ -24,6 +26,7 @@ ALL_TYPES = (
     ACCURACY_WITHIN_BUDGET,
     SLO_MET,
     METRICS_AVAILABLE,
+    INPUTS_RESOLVED,
 )
 
 TRUE = ConditionStatus.TRUE

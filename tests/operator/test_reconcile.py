@@ -246,3 +246,22 @@ def test_device_classes_without_nodes_are_not_profiled(
     assert [j["metadata"]["labels"]["tierwise.dev/profile-device"] for j in actions.create] == [
         "cpu"
     ]
+
+
+def test_a_tierclass_that_does_not_exist_is_named_and_the_model_plans_on_the_rest(
+    embedder: InferenceModel, sample_tiers: dict[str, TierClass]
+) -> None:
+    body = _body(embedder)
+    body["spec"]["tierClasses"] = ["cpu-large", "gpu-a100"]
+    body["spec"]["profile"] = embedder_profile().to_wire()
+    actions = _run(body, sample_tiers)
+    inputs = _condition(actions, "InputsResolved")
+    assert (inputs["status"], inputs["reason"]) == ("False", "UnknownTierClass")
+    assert 'no TierClass named "gpu-a100"' in inputs["message"]
+    assert ("Warning", "UnknownTierClass") in [(e.type, e.reason) for e in actions.events]
+    assert actions.status["tierClass"] == "cpu-large"
+    # Reconciled again with that status: the condition holds, no second Event.
+    again = _run(
+        _body(embedder.model_copy(), actions.status) | {"spec": body["spec"]}, sample_tiers
+    )
+    assert "UnknownTierClass" not in [e.reason for e in again.events]

@@ -115,7 +115,7 @@ def test_the_kv_cache_is_reserved_for_every_sequence_of_the_batch() -> None:
 def test_a_nodes_room_is_the_least_any_of_its_resources_leaves() -> None:
     s = snap([{"name": "g1", "tierClass": "gpu", "freeMemory": "5Gi", "freeCpu": 7,
                "devices": [{"free": "30Gi"}, {"free": "10Gi"}, {"free": "30Gi"}]}])  # fmt: skip
-    nodes = build_pools([GPU], s, movable=[])["gpu"].nodes
+    nodes = build_pools([GPU], s, movable={})["gpu"].nodes
     assert nodes is not None
     node = nodes[0]
     for need in (gpu_need(20), gpu_need(5), ReplicaNeed(GiB, 1 * GiB, 3, gpu=True)):

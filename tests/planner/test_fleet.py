@@ -56,7 +56,7 @@ def test_a_higher_priority_is_never_displaced_by_a_bigger_saving(
     lost = next(
         r.why for r in fleet.plan_for("default/big-saving").rejected if r.candidate == "fp16/gpu"
     )
-    assert lost == "no room left on gpu once higher-priority or costlier-to-move models are placed"
+    assert lost == "no room left on gpu: taken by default/vip (higher priority)"
 
 
 def test_a_model_without_room_for_all_its_replicas_runs_short_and_says_who_holds_the_gpu(

@@ -86,7 +86,7 @@ def test_an_exact_fit_on_a_free_device_and_node_counts() -> None:
     gpu = tier("gpu", "gpu", memory="16Gi", devices=1)
     s = snapshot(nodes=[{"name": "g", "tierClass": "gpu", "freeMemory": "2Gi", "freeCpu": 2,
                          "devices": [{"free": "16Gi"}]}])  # fmt: skip
-    pool = build_pools([gpu], s, movable=[])["gpu"]
+    pool = build_pools([gpu], s, movable={})["gpu"]
     assert pool.max_replicas(ReplicaNeed(16 * GiB, 2 * GiB, 2, gpu=True)) == 1
 
 

@@ -345,7 +345,8 @@ class InferenceModelStatus(ApiModel):
             "x-kubernetes-list-map-keys": ["type"],
         },
     )
-    """Ready, Progressing, Degraded, Profiled, AccuracyWithinBudget, SLOMet, MetricsAvailable."""
+    """Ready, Progressing, Degraded, Profiled, AccuracyWithinBudget, SLOMet, MetricsAvailable,
+    InputsResolved."""
 
 
 class InferenceModel(ApiModel):

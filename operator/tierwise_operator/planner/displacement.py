@@ -33,7 +33,11 @@ class Displacement:
 
     def message(self) -> str:
         """`no room for int4/gpu-h100: support/vip holds it (higher priority); ...`."""
-        why = "higher priority" if self.by_priority else "cost decided"
+        why = (
+            "higher priority"
+            if self.by_priority
+            else "same priority; the fleet costs less this way"
+        )
         who = ", ".join(self.by[:3]) + (f" and {len(self.by) - 3} more" if len(self.by) > 3 else "")
         verb = "holds" if len(self.by) == 1 else "hold"
         if self.by:
@@ -55,27 +59,42 @@ def need_words(option: Option) -> str:
     return f"{replicas} replica(s) x {size} free on {tier}"
 
 
-def displacements(models: Sequence[FleetModel], solution: Solution) -> dict[str, Displacement]:
+@dataclass(frozen=True)
+class Holders:
+    """Who the fleet's assignment placed on each TierClass."""
+
+    by_tier: Mapping[str, Sequence[FleetModel]]
+
+    @classmethod
+    def of(cls, models: Sequence[FleetModel], solution: Solution) -> Holders:
+        by_tier: dict[str, list[FleetModel]] = {}
+        for model in models:
+            option = solution.get(model.key)
+            if option is not None:
+                by_tier.setdefault(option.tier, []).append(model)
+        return cls(by_tier)
+
+    def on(self, tier: str, besides: str) -> list[FleetModel]:
+        """The models on `tier` other than `besides`, highest priority first."""
+        others = (m for m in self.by_tier.get(tier, ()) if m.key != besides)
+        return sorted(others, key=lambda m: (-m.priority, m.key))
+
+
+def displacements(
+    models: Sequence[FleetModel], holders: Holders, solution: Solution
+) -> dict[str, Displacement]:
     """Every model whose assigned option is not its own cheapest, keyed by model."""
-    by_tier: dict[str, list[FleetModel]] = {}
-    for model in models:
-        option = solution.get(model.key)
-        if option is not None:
-            by_tier.setdefault(option.tier, []).append(model)
     out = {}
     for model in models:
         best, got = model.options[0], solution.get(model.key)
         if got is not None and not got.short and got.cost <= best.cost:
             continue  # its best, or one as cheap to the solver
-        holders = sorted(
-            (m for m in by_tier.get(best.tier, []) if m.key != model.key),
-            key=lambda m: (-m.priority, m.key),
-        )
+        on_tier = holders.on(best.tier, model.key)
         out[model.key] = Displacement(
             wanted=str(best.evaluation.key),
             tier_class=best.tier,
-            by=tuple(m.key for m in holders),
-            by_priority=any(m.priority > model.priority for m in holders),
+            by=tuple(m.key for m in on_tier),
+            by_priority=any(m.priority > model.priority for m in on_tier),
             need=need_words(best),
             replicas_short=got.short if got is not None else 0,
         )

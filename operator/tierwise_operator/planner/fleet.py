@@ -13,7 +13,7 @@ from . import explain
 from .capacity import TierPool, build_pools
 from .context import ModelContext, prepare
 from .decide import check_room, settle
-from .displacement import Displacement, displacements, preempted_by
+from .displacement import Displacement, Holders, displacements, preempted_by
 from .evaluate import Evaluation, Stage
 from .exact import solve_exact, variable_count
 from .greedy import solve_greedy
@@ -74,7 +74,8 @@ def plan_fleet(
     ]
     problem = Problem(tuple(m for m in fleet_models if m.options), pools)
     solution, used, why = _solve(problem, settings, solver)
-    displaced = displacements(problem.models, solution)
+    holders = Holders.of(problem.models, solution)
+    displaced = displacements(problem.models, holders, solution)
     serving = {
         c.key: c.current.key.tier_class
         for c in contexts
@@ -82,9 +83,9 @@ def plan_fleet(
     }
     preempted = preempted_by(displaced, serving)
     plans = tuple(
-        _settle(c, e, solution, now, m, settings=settings, solver=used).with_fleet(
-            displaced.get(c.key), preempted.get(c.key, ())
-        )
+        _settle(
+            c, e, solution, now, fleet_model=m, holders=holders, settings=settings, solver=used
+        ).with_fleet(displaced.get(c.key), preempted.get(c.key, ()))
         for c, e, m in zip(contexts, checked, fleet_models, strict=True)
     )
     return FleetPlan(plans, used, why)
@@ -193,8 +194,9 @@ def _settle(
     checked: list[Evaluation],
     solution: Solution,
     now: datetime,
-    fleet_model: FleetModel,
     *,
+    fleet_model: FleetModel,
+    holders: Holders,
     settings: PlannerSettings,
     solver: str,
 ) -> Plan:
@@ -203,15 +205,22 @@ def _settle(
     displaced: it gives back what it holds (zero replicas) rather than keep room that
     another model won."""
     assigned = solution.get(ctx.key)
+
+    def lost(e: Evaluation) -> Evaluation:
+        on_tier = holders.on(e.key.tier_class, ctx.key)
+        higher = any(m.priority > fleet_model.priority for m in on_tier)
+        why = explain.taken_by(e, [m.key for m in on_tier], by_priority=higher)
+        return e.broken(Stage.CAPACITY, why)
+
     if assigned is None:
-        lost = [_lost(e) if e.feasible else e for e in checked]
-        plan = settle(ctx, lost, now, settings, solver=solver)
+        plan = settle(ctx, [lost(e) if e.feasible else e for e in checked], now, settings,
+                      solver=solver)  # fmt: skip
         return _displaced(ctx, plan, now) if fleet_model.options else plan
     winner = assigned.evaluation
     # What the solver weighed each full candidate at (margins and forced-move prices in).
     weighed = {o.evaluation.key: o.cost for o in fleet_model.options if not o.short}
     marked = [
-        _lost(e)
+        lost(e)
         if e.feasible and e.key != winner.key and weighed.get(e.key, assigned.cost) < assigned.cost
         else e
         for e in checked
@@ -229,10 +238,6 @@ def _displaced(ctx: ModelContext, plan: Plan, now: datetime) -> Plan:
         replicas=0,
         scaled_at=now if ctx.current.replicas else plan.scaled_at,
     )
-
-
-def _lost(e: Evaluation) -> Evaluation:
-    return e.broken(Stage.CAPACITY, explain.taken_by_others(e))
 
 
 __all__ = ["Displacement", "FleetPlan", "plan_fleet"]

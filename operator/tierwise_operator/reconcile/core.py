@@ -17,10 +17,12 @@ from ..api import (
     TierClass,
 )
 from ..children.serving import Placement, build_deployment, build_pdb, build_service
-from ..conditions import PROFILED, READY, find
+from ..conditions import INPUTS_RESOLVED, PROFILED, READY, find
 from ..kube import PDBS
 from ..manifests import parse_resource
 from ..planner import ChangeKind, CurrentPlan, Plan, PlannerSettings, decide
+from ..planner.input_checks import condition as input_condition
+from ..planner.input_checks import model_findings
 from ..settings import Settings
 from .conditions_step import (
     ConditionSetter,
@@ -135,14 +137,26 @@ def finish(
     )
     quality_conditions(setter, p.planning, plan, world.snapshot)
     metrics_condition(setter, world.observation)
+    inputs_event = _inputs_condition(setter, p)
     actions.status = _status(
         plan, p.outcome, failed=p.failed, setter=setter, generation=p.generation, world=world
     )
     if round_id is not None and isinstance(actions.status.get("decision"), dict):
         actions.status["decision"]["round"] = round_id
     _keep_decision_time(actions.status, p.status)
-    actions.events = _events(p.status, plan, p.outcome, p.fresh, setter)
+    actions.events = _events(p.status, plan, p.outcome, p.fresh, setter) + inputs_event
     return actions
+
+
+def _inputs_condition(setter: ConditionSetter, p: Prepared) -> list[Event]:
+    """Say which named TierClasses do not exist and what given input is ignored (the model
+    still plans over what exists); a Warning Event when that changes."""
+    ok, reason, message = input_condition(model_findings(p.model, p.world.tiers))
+    was = find(p.status.conditions, INPUTS_RESOLVED)
+    setter.set(INPUTS_RESOLVED, ok, reason, message)
+    if ok or (was is not None and was.reason == reason and was.message == message[:1000]):
+        return []
+    return [Event("Warning", reason, message)]
 
 
 def _tiers_with_nodes(world: World) -> set[str] | None:
