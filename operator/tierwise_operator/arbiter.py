@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .metrics.observation import ModelKey
-from .planner import CurrentPlan
+from .planner import MetricsSnapshot, PlannerSettings, model_key
 from .reconcile.core import Prepared, finish, prepare
 from .reconcile.world import Actions, World
 
@@ -46,6 +46,25 @@ class RoundResult:
 def round_name(number: int, at: Any) -> str:
     """`r17@2026-12-04T10:00:00Z`: the round's number in this operator's run and its time."""
     return f"r{number}@{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def plan_round(
+    prepared: Sequence[Prepared],
+    snapshot: MetricsSnapshot | None,
+    now: datetime,
+    settings: PlannerSettings,
+) -> FleetPlan:
+    """The round's one assignment (pure): every prepared model, its current plan as its
+    status records it — the same call `tierwise plan` makes for the same objects."""
+    # Imported here: the exact solver loads scipy, which `tierwise --help` should not.
+    from .planner.fleet import plan_fleet  # noqa: PLC0415
+
+    tiers = prepared[0].world.tiers if prepared else []
+    currents = {model_key(p.planning): p.current for p in prepared}
+    return plan_fleet(
+        [p.planning for p in prepared], tiers, now, snapshot=snapshot, currents=currents,
+        settings=settings,
+    )  # fmt: skip
 
 
 class Arbiter:
@@ -130,7 +149,7 @@ class Arbiter:
                 await self._carry_out(execute, fresh, outcome, indices, failed)
                 continue
             prepared.append(outcome)
-        fleet = self._plan(prepared, now)
+        fleet = plan_round(prepared, state.live.snapshot, now, state.planner)
         for p in prepared:
             key = (p.body["metadata"]["namespace"], p.body["metadata"]["name"])
             plan = fleet.plan_for(f"{key[0]}/{key[1]}")
@@ -142,25 +161,6 @@ class Arbiter:
         if failed:
             log.warning("round %s (%s): %d model(s) postponed", name, trigger, len(failed))
         return RoundResult(name, fleet.solver, fleet.solver_reason, len(prepared), seconds, failed)
-
-    def _plan(self, prepared: list[Prepared], now: Any) -> FleetPlan:
-        # Imported here: the exact solver loads scipy, which `tierwise --help` should not.
-        from .planner.fleet import plan_fleet  # noqa: PLC0415
-
-        state = self.state
-        tiers = prepared[0].world.tiers if prepared else []
-        currents: dict[str, CurrentPlan] = {}
-        for p in prepared:
-            meta = p.body["metadata"]
-            currents[f"{meta['namespace']}/{meta['name']}"] = p.current
-        return plan_fleet(
-            [p.planning for p in prepared],
-            tiers,
-            now,
-            snapshot=state.live.snapshot,
-            currents=currents,
-            settings=state.planner,
-        )
 
     async def _carry_out(
         self,
@@ -181,4 +181,4 @@ class RoundFailed(Exception):
     """A model's share of a round could not be read or written (the API may heal)."""
 
 
-__all__ = ["Arbiter", "RoundFailed", "RoundResult", "World", "round_name"]
+__all__ = ["Arbiter", "RoundFailed", "RoundResult", "World", "plan_round", "round_name"]
