@@ -33,9 +33,15 @@ TIERS: dict[str, dict[str, Any]] = {
 NODE_SHARES = {"gpu-h100": 0.15, "gpu-l4": 0.15, "cpu-large": 0.5, "nvme-offload": 0.2}
 
 
+#: The node label each tier's nodeSelector names (the live-round benchmark builds Nodes).
+TIER_LABEL = "bench.tierwise.dev/tier"
+
+
 def tiers() -> list[TierClass]:
     return [
-        TierClass.model_validate({"metadata": {"name": name}, "spec": spec})
+        TierClass.model_validate(
+            {"metadata": {"name": name}, "spec": spec | {"nodeSelector": {TIER_LABEL: name}}}
+        )
         for name, spec in TIERS.items()
     ]
 

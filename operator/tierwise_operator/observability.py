@@ -22,7 +22,7 @@ class OperatorMetrics:
         r = self.registry
         self.reconcile_seconds = Histogram(
             "tierwise_operator_reconcile_duration_seconds",
-            "Time to reconcile one InferenceModel.",
+            "Time to apply one InferenceModel's share of a fleet round.",
             ["trigger"], registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )  # fmt: skip

@@ -39,18 +39,48 @@ replica of a tie), `--port` for `/healthz` and `/metrics` (0 turns them off),
   messages and used as soon as each Job finishes; re-profiling happens only
   when the checkpoints or the eval set change), plans, and applies a
   Deployment, Service and PodDisruptionBudget with server-side apply.
+- Planning is one **fleet round** for every model the operator watches: each
+  trigger (a create, an edit, a child's change, the periodic re-plan) asks
+  for a round, requests within `TIERWISE_PLAN_DEBOUNCE` share one, and a
+  request made while a round runs waits for the next. A round reads every
+  model, settles its profile, plans all of them in one assignment (the exact
+  MILP where HiGHS proves the optimum in time, the heuristic beyond, exactly
+  as `tierwise plan` does for the same objects) and applies each model's
+  share. No two models are given the same free device or the same room.
+- Priorities hold on the cluster: a model of higher `spec.priority` gets the
+  room it needs first. A lower one holding that room moves to its next
+  cheapest candidate that fits (another tier, a lower precision within its
+  budget), even inside its dwell time; failing that, it runs fewer replicas
+  (down to `replicas.min`); failing that, it is **displaced** to zero
+  replicas (its Deployment stays). It says so: `Degraded=True,
+  reason=Displaced` (and `Ready=False, reason=Displaced` at zero), the
+  message naming the models that hold the room, whether priority or cost
+  decided, and what it needs to come back; `status.decision.displacedBy`
+  lists them. A `Displaced` Warning Event goes to the displaced model and a
+  `Preempted` Event to the one taking its room. Replicas of a candidate being
+  replaced keep their room until they are gone.
+- `status.decision.solver` says which planner reached the decision (`exact`
+  or `heuristic`) and `status.decision.round` the round that first reached it
+  (`r17@2026-12-04T10:00:00Z`): a plan that holds keeps both, and writes
+  nothing.
 - Every `TIERWISE_REPLAN_INTERVAL` it collects live metrics once for all
-  models (Prometheus, else the Kubernetes API for capacity) and re-plans every
-  model with the planner's hysteresis. Child changes that matter (a Job
-  finishing, a rollout, a replica OOMKilled or crash-looping) re-plan their
-  model at once.
+  models (Prometheus, else the Kubernetes API for capacity) and runs a round
+  with the planner's hysteresis. Child changes that matter (a Job finishing,
+  a rollout, a replica OOMKilled or crash-looping) ask for a round at once.
+- A spec naming a TierClass that does not exist, profile entries for
+  undeclared variants and decoder-only fields on an embedding model set
+  `InputsResolved=False` with a Warning Event; the model plans over what
+  exists.
 - A plan that holds writes nothing: an apply whose manifest is the one last
   applied, to a child the watch still sees at the version that apply
   returned, is left out, and so is a status patch that changes no field. A
   restart, or anyone editing or deleting a child, sends the apply again.
 - Models carry no finalizer: deleting a model or its namespace never waits
   for the operator; its children go through garbage collection.
-- `/metrics`: `tierwise_operator_reconcile_duration_seconds{trigger}`,
+- `/metrics`: `tierwise_operator_round_duration_seconds{trigger}`,
+  `tierwise_operator_rounds_total{solver}`,
+  `tierwise_operator_reconcile_duration_seconds{trigger}` (one model's share
+  of a round: its status, children and Events),
   `tierwise_operator_plan_changes_total{reason}`,
   `tierwise_operator_writes_skipped_total{kind}`,
   `tierwise_operator_models{tier_class,precision}`,
