@@ -77,6 +77,8 @@ class Arbiter:
         self.last: RoundResult | None = None
         self._lock = asyncio.Lock()
         self._next: asyncio.Future[RoundResult] | None = None
+        self._why: dict[ModelKey, str] = {}
+        """Why each model asked for the next round (its share is counted under that)."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def request(self, key: ModelKey | None, trigger: str) -> RoundResult:
@@ -85,6 +87,8 @@ class Arbiter:
         Raises KubeError-derived `RoundFailed` when that round could not carry out `key`'s
         share, so kopf retries the handler that asked.
         """
+        if key is not None:
+            self._why[key] = trigger
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(self._debounced(self._next, trigger))
@@ -131,6 +135,8 @@ class Arbiter:
         if indices is None:
             return RoundResult(name, "none", "no model seen yet", 0, 0.0)
         started = time.perf_counter()
+        # Why each model is in this round; requests from now on are for the next one.
+        why, self._why = self._why, {}
         failed: dict[ModelKey, str] = {}
         prepared: list[Prepared] = []
         bodies = [dict(b) for store in list(indices["model_idx"].values()) for b in list(store)]
@@ -156,7 +162,9 @@ class Arbiter:
             applying = time.perf_counter()
             actions = finish(p, plan, state.settings, round_id=name)
             await self._carry_out(execute, p.body, actions, indices, failed)
-            state.metrics.reconcile_seconds.labels(trigger).observe(time.perf_counter() - applying)
+            state.metrics.reconcile_seconds.labels(why.get(key, trigger)).observe(
+                time.perf_counter() - applying
+            )
         seconds = time.perf_counter() - started
         if failed:
             log.warning("round %s (%s): %d model(s) postponed", name, trigger, len(failed))
