@@ -57,7 +57,8 @@ def offline(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "snapshot.yaml").write_text(yaml.safe_dump(SNAPSHOT))
     parser = ArgumentParser()
     plan_cli.add_arguments(parser)
-    args = parser.parse_args(["-f", str(tmp_path / "models.yaml"), "--tiers", str(SAMPLES / "tierclasses.yaml"),
+    tiers = str(SAMPLES / "tierclasses.yaml")
+    args = parser.parse_args(["-f", str(tmp_path / "models.yaml"), "--tiers", tiers,
                               "--metrics", str(tmp_path / "snapshot.yaml"), "-o", "json",
                               "--now", NOW])  # fmt: skip
     out = io.StringIO()
