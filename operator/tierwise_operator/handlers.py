@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, cast
 
 import kopf
@@ -21,7 +22,10 @@ from pydantic import ValidationError
 from .api import InferenceModelStatus, TierClass, format_validation_error
 from .children.common import MODEL_LABEL
 from .kube import CONFIGMAPS, INFERENCE_MODELS, KubeError
+from .ownership import delete_if_owned, foreign_children
 from .reconcile import Actions, World, reconcile
+from .reconcile.conflicts import hold_for_conflicts
+from .reconcile.core import previous_status
 from .reconcile.failures import pod_failure
 from .state import OperatorState
 from .unchanged import merge_patch_changes
@@ -110,6 +114,7 @@ async def run_reconcile(
         )
         actions = reconcile(dict(body), world, state.clock(), state.settings, state.planner)
         try:
+            actions = await _hold_if_names_taken(state, body, actions, indices)
             await _execute(state, body, actions, indices)
         except KubeError as exc:
             # The API may heal (a 5xx, a conflict): kopf retries the handler later.
@@ -155,6 +160,21 @@ def _live_child(indices: Mapping[str, Any], manifest: Mapping[str, Any]) -> Any:
     return found[0] if found else None
 
 
+async def _hold_if_names_taken(
+    state: OperatorState, body: Mapping[str, Any], actions: Actions, indices: Mapping[str, Any]
+) -> Actions:
+    """The reconcile's actions, or none but a NameConflict status when an object the model
+    does not own holds a child's name."""
+    meta = body["metadata"]
+    live = partial(_live_child, indices)
+    conflicts = await foreign_children(state.kube, meta["uid"], actions, live)
+    if not conflicts:
+        return actions
+    before = previous_status(dict(body)).conditions
+    generation = meta.get("generation")
+    return hold_for_conflicts(actions, before, conflicts, generation, state.clock())
+
+
 async def _execute(
     state: OperatorState, body: Mapping[str, Any], actions: Actions, indices: Mapping[str, Any]
 ) -> None:
@@ -168,7 +188,7 @@ async def _execute(
             continue
         state.applied.record(manifest, await state.kube.apply(manifest))
     for kind, name in actions.delete:
-        await state.kube.delete(kind, name, meta["namespace"])
+        await delete_if_owned(state.kube, kind, name, meta["namespace"], meta["uid"])
     if merge_patch_changes(body.get("status") or {}, actions.status):
         written = await state.kube.patch_status(
             INFERENCE_MODELS, meta["name"], meta["namespace"], actions.status
