@@ -10,6 +10,8 @@ from ..api import ConfigMapKeyRef, TierClass
 from .hostpaths import host_path
 
 EVAL_MOUNT = "/eval"
+API_KEY_MOUNT = "/var/run/tierwise/api-key"
+API_KEY_ITEM = "api-key"
 
 
 @dataclass
@@ -92,3 +94,23 @@ def scratch_storage() -> PodStorage:
         volumes=[{"name": "tmp", "emptyDir": {}}],
         mounts=[{"name": "tmp", "mountPath": "/tmp"}],
     )
+
+
+def api_key_storage(secret: str) -> tuple[PodStorage, str | None]:
+    """The Secret's `api-key` as a file only the runtime's group reads, and that file's path.
+
+    Not optional: a replica told to require a key but given none would serve
+    everyone, so a missing Secret keeps the pod from starting instead.
+    """
+    if not secret:
+        return PodStorage(), None
+    volume = {
+        "name": "api-key",
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": API_KEY_ITEM, "path": API_KEY_ITEM}],
+            "defaultMode": 0o440,
+        },
+    }
+    mount = {"name": "api-key", "mountPath": API_KEY_MOUNT, "readOnly": True}
+    return PodStorage(volumes=[volume], mounts=[mount]), f"{API_KEY_MOUNT}/{API_KEY_ITEM}"
