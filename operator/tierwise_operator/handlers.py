@@ -22,10 +22,8 @@ from pydantic import ValidationError
 from .api import InferenceModelStatus, TierClass, format_validation_error
 from .children.common import MODEL_LABEL
 from .kube import CONFIGMAPS, INFERENCE_MODELS, KubeError
-from .ownership import delete_if_owned, foreign_children
+from .ownership import delete_if_owned, hold_if_names_taken
 from .reconcile import Actions, World, reconcile
-from .reconcile.conflicts import hold_for_conflicts
-from .reconcile.core import previous_status
 from .reconcile.failures import pod_failure
 from .state import OperatorState
 from .unchanged import merge_patch_changes
@@ -114,7 +112,8 @@ async def run_reconcile(
         )
         actions = reconcile(dict(body), world, state.clock(), state.settings, state.planner)
         try:
-            actions = await _hold_if_names_taken(state, body, actions, indices)
+            live = partial(_live_child, indices)
+            actions = await hold_if_names_taken(state.kube, body, actions, live, state.clock())
             await _execute(state, body, actions, indices)
         except KubeError as exc:
             # The API may heal (a 5xx, a conflict): kopf retries the handler later.
@@ -158,21 +157,6 @@ def _live_child(indices: Mapping[str, Any], manifest: Mapping[str, Any]) -> Any:
     owner = (meta.get("namespace"), (meta.get("labels") or {}).get(MODEL_LABEL))
     found = [b for b in _store(index, owner) if b["metadata"]["name"] == meta["name"]]
     return found[0] if found else None
-
-
-async def _hold_if_names_taken(
-    state: OperatorState, body: Mapping[str, Any], actions: Actions, indices: Mapping[str, Any]
-) -> Actions:
-    """The reconcile's actions, or none but a NameConflict status when an object the model
-    does not own holds a child's name."""
-    meta = body["metadata"]
-    live = partial(_live_child, indices)
-    conflicts = await foreign_children(state.kube, meta["uid"], actions, live)
-    if not conflicts:
-        return actions
-    before = previous_status(dict(body)).conditions
-    generation = meta.get("generation")
-    return hold_for_conflicts(actions, before, conflicts, generation, state.clock())
 
 
 async def _execute(

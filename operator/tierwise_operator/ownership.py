@@ -9,10 +9,12 @@ every child is in the watch and this costs no request.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from .kube import Kind, Kube, KubeError, kind_of
-from .reconcile.conflicts import conflict_message, owned_by
+from .reconcile.conflicts import conflict_message, hold_for_conflicts, owned_by
+from .reconcile.core import previous_status
 from .reconcile.world import Actions
 
 Manifest = dict[str, Any]
@@ -33,6 +35,19 @@ async def foreign_children(
         if live is not None and not owned_by(live, uid):
             conflicts.append(conflict_message(live, manifest["kind"]))
     return conflicts
+
+
+async def hold_if_names_taken(
+    kube: Kube, body: Mapping[str, Any], actions: Actions, live_child: LiveChild, now: datetime
+) -> Actions:
+    """The reconcile's actions, or only a NameConflict status when an object the model does
+    not own holds one of its children's names."""
+    meta = body["metadata"]
+    conflicts = await foreign_children(kube, meta["uid"], actions, live_child)
+    if not conflicts:
+        return actions
+    before = previous_status(dict(body)).conditions
+    return hold_for_conflicts(actions, before, conflicts, meta.get("generation"), now)
 
 
 async def delete_if_owned(kube: Kube, kind: Kind, name: str, namespace: str, uid: str) -> bool:

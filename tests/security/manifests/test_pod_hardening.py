@@ -102,3 +102,56 @@ def test_without_an_api_key_secret_nothing_is_mounted(
     pod = _pod(build_deployment(embedder, _placement(sample_tiers["cpu-large"]), SETTINGS))
     assert not [v for v in pod["volumes"] if "secret" in v]
     assert "--api-key-file" not in pod["containers"][0]["args"]
+
+
+# The Pod Security Standard "restricted" rules that a pod spec can break (kubernetes.io/docs
+# /concepts/security/pod-security-standards): the level each tier needs (docs/security.md).
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}  # fmt: skip
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    found = [f"{kind} volume {v['name']}" for v in pod.get("volumes", [])
+             for kind in v if kind != "name" and kind not in RESTRICTED_VOLUMES]  # fmt: skip
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(flag):
+            found.append(flag)
+    pod_ctx = pod.get("securityContext") or {}
+    if pod_ctx.get("seccompProfile", {}).get("type") not in {"RuntimeDefault", "Localhost"}:
+        found.append("seccompProfile")
+    for c in pod["containers"] + pod.get("initContainers", []):
+        ctx = c.get("securityContext") or {}
+        if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
+            found.append(f"{c['name']}: runAsNonRoot")
+        if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
+            found.append(f"{c['name']}: runAsUser 0")
+        if ctx.get("allowPrivilegeEscalation") is not False or ctx.get("privileged"):
+            found.append(f"{c['name']}: privilege escalation")
+        caps = ctx.get("capabilities") or {}
+        if "ALL" not in caps.get("drop", []) or set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            found.append(f"{c['name']}: capabilities")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            found.append(f"{c['name']}: hostPort")
+    return found
+
+
+@pytest.mark.parametrize("tier", ["cpu-large", "gpu-h100"])
+def test_cpu_and_gpu_tier_pods_meet_the_restricted_pod_security_standard(
+    embedder: InferenceModel, sample_tiers: dict[str, TierClass], tier: str
+) -> None:
+    settings = Settings.from_env({"TIERWISE_RUNTIME_API_KEY_SECRET": "runtime-key"})
+    deployment = build_deployment(embedder, _placement(sample_tiers[tier]), settings)
+    job = build_profile_job(embedder, sample_tiers[tier], "abcdef0123456789", settings)
+    assert restricted_violations(_pod(deployment)) == []
+    assert restricted_violations(_pod(job)) == []
+
+
+def test_offload_and_file_sources_need_privileged_for_their_hostpath_alone(
+    embedder: InferenceModel, sample_tiers: dict[str, TierClass]
+) -> None:
+    offload = build_deployment(embedder, _placement(sample_tiers["nvme-offload"]), SETTINGS)
+    assert restricted_violations(_pod(offload)) == ["hostPath volume offload"]
+    on_node = Placement(**{**_placement(sample_tiers["cpu-large"]).__dict__,
+                           "source_uri": "file:///mnt/models/minilm"})  # fmt: skip
+    served = build_deployment(embedder, on_node, SETTINGS)
+    assert restricted_violations(_pod(served)) == ["hostPath volume model-mnt-models-minilm"]
