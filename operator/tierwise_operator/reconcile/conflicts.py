@@ -54,11 +54,14 @@ def hold_for_conflicts(
 ) -> Actions:
     """The reconcile's status with Ready=False/NameConflict, a Warning Event when that is
     new, and no write to any child (no Job, no apply, no delete)."""
-    setter = ConditionSetter(_conditions(actions.status), generation, now)
+    # Ready's transition is measured against what was last written, not against what
+    # this round would have said had the name been free.
+    computed = [c for c in _conditions(actions.status) if c.type != READY]
+    was = find(before, READY)
+    setter = ConditionSetter([*computed, *([was] if was else [])], generation, now)
     message = "; ".join(conflicts)
     setter.set(READY, False, NAME_CONFLICT, message)
     events = list(actions.events)
-    was = find(before, READY)
     if was is None or was.reason != NAME_CONFLICT or was.message != message[:1000]:
         events.append(Event("Warning", NAME_CONFLICT, message))
     status = {**actions.status, "conditions": [c.to_wire() for c in setter.conditions]}
