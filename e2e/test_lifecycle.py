@@ -1,5 +1,5 @@
 """The integration scenarios against a real API server: invalid specs, garbage collection by
-ownerReferences, and an operator restart that duplicates nothing."""
+ownerReferences, a name another object holds, and an operator restart that duplicates nothing."""
 
 from __future__ import annotations
 
@@ -60,6 +60,44 @@ def test_deleting_a_model_collects_its_children(k: Kubectl, namespace: str, tier
     )
     time.sleep(3 * REPLAN_SECONDS)  # several re-plan intervals: the operator must not revive them
     assert [kind for kind in owned if k.get(kind, name)] == []
+
+
+def test_a_users_deployment_named_like_a_model_is_never_taken_over(
+    k: Kubectl, namespace: str, tier: str
+) -> None:
+    name = "taken"
+    theirs: Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": 0,  # nothing to pull or run: only the object matters
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": "registry.k8s.io/pause:3.9"}]},
+            },
+        },
+    }
+    k.apply(theirs)
+    before = k.get("deployment.apps", name)
+    assert before is not None
+    k.apply(inference_model(name, namespace, tier))
+
+    def conflicted() -> Manifest | None:
+        model = k.get("inferencemodel", name)
+        return model if condition(model, "Ready").get("reason") == "NameConflict" else None
+
+    model = eventually(conflicted, f"{name} to be Ready=False, NameConflict")
+    assert f"Deployment {namespace}/{name} already exists" in condition(model, "Ready")["message"]
+    eventually(lambda: events(k, name, "NameConflict"), f"a NameConflict Event for {name}")
+    k.delete("inferencemodel", name)
+    time.sleep(3 * REPLAN_SECONDS)  # several rounds, and the garbage collector, had their turn
+    after = k.get("deployment.apps", name)
+    assert after is not None and after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert not after["metadata"].get("ownerReferences")
+    assert [c["name"] for c in after["spec"]["template"]["spec"]["containers"]] == ["web"]
+    k.delete("deployment.apps", name)
 
 
 def test_restarting_the_operator_duplicates_nothing(

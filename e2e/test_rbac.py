@@ -39,6 +39,7 @@ def operator_rbac(request: pytest.FixtureRequest, cluster: Kubectl) -> Iterator[
         ("get", "secrets"),
         ("list", "secrets"),
         ("watch", "secrets"),
+        ("list", "configmaps"),  # eval sets are read by name only
         ("create", "pods"),
         ("delete", "inferencemodels.tierwise.dev"),
         ("update", "tierclasses.tierwise.dev"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real components the tests run against (Prometheus, kubectl for
-# kustomize) when they are missing and this machine can install them.
+# kustomize, openssl for test certificates) when they are missing and this machine can install them.
 # With --optional (`make run`), a machine that cannot install them carries on:
 # local mode reads the runtimes' metrics directly without Prometheus.
 set -euo pipefail
@@ -9,6 +9,7 @@ optional=false
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # self-signed certs for the TLS tests
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   if $optional; then

@@ -11,10 +11,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tierwise_operator.children.common import selector_labels
 from tierwise_operator.crd.structural import check_structural
 from tierwise_operator.crd.validate import validate_object
+from tierwise_operator.manifests import load_resources
 
-from .conftest import REPO
+from .conftest import REPO, SAMPLES
 
 K8S_VERSION = "1.30"
 # Kinds whose schemas come from CRDs outside Kubernetes (kopf, Prometheus Operator).
@@ -41,7 +43,7 @@ def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("kustomization", ["default", "ha"])
+@pytest.mark.parametrize("kustomization", ["default", "ha", "namespaced", "network-policy"])
 def test_every_rendered_object_is_valid_kubernetes(kustomization: str) -> None:
     objects = render(kustomization)
     assert objects
@@ -129,3 +131,68 @@ def test_scrape_config_is_valid_yaml_with_both_jobs() -> None:
         "tierwise-runtime",
         "tierwise-operator",
     }
+
+
+WRITES = {"create", "update", "patch", "delete"}
+CHILDREN = {("apps", "deployments"), ("", "services"), ("policy", "poddisruptionbudgets"),
+            ("batch", "jobs")}  # fmt: skip
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+
+
+def test_configmaps_are_only_read_by_name(default_install: list[dict[str, Any]]) -> None:
+    verbs = {v for g, r, v in _grants(_one(default_install, "ClusterRole")) if r == "configmaps"}
+    assert verbs == {"get"}
+
+
+def test_namespaced_install_writes_only_in_the_namespaces_it_watches(
+    default_install: list[dict[str, Any]],
+) -> None:
+    objects = render("namespaced")
+    cluster = _grants(_one(objects, "ClusterRole"))
+    # Cluster-wide it only reads, and posts Events (a TierClass's go to `default`).
+    assert {r for _, r, v in cluster if v not in {"get", "list", "watch"}} == {"events"}
+    roles = [o for o in objects if o["kind"] == "Role"]
+    bindings = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "RoleBinding"}
+    env = _one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    watched = next(e["value"] for e in env["env"] if e["name"] == "TIERWISE_NAMESPACES")
+    assert "--all-namespaces" not in env["args"]
+    assert sorted(watched.split(",")) == sorted(r["metadata"]["namespace"] for r in roles)
+    for role in roles:
+        granted = _grants(role)
+        assert {(g, r) for g, r, v in granted if v in WRITES} >= CHILDREN
+        assert {v for g, r, v in granted if r == "configmaps"} == {"get"}
+        binding = bindings[role["metadata"]["namespace"]]
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        assert binding["subjects"][0] == {
+            "kind": "ServiceAccount",
+            "name": "tierwise-operator",
+            "namespace": "tierwise-system",
+        }
+        # Cluster-wide reads plus the namespace's Role allow all the default install allows.
+        assert cluster | granted == _grants(_one(default_install, "ClusterRole"))
+
+
+def test_network_policy_admits_only_the_gateway_prometheus_and_named_client_namespaces() -> None:
+    (policy,) = render("network-policy")
+    models, _ = load_resources([SAMPLES / "ticket-embedder.yaml"])
+    runtime = selector_labels(models[0], "serving")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= runtime.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    sources = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    # Every peer is pinned to namespaces a tenant cannot label itself into.
+    assert all("namespaceSelector" in peer for peer in sources)
+    pods = [peer.get("podSelector", {}).get("matchLabels", {}) for peer in sources]
+    assert {"app.kubernetes.io/name": "tierwise-gateway"} in pods
+    assert {"app.kubernetes.io/name": "prometheus"} in pods
+    for rule in policy["spec"]["ingress"]:
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, cast
 
 import kopf
@@ -21,6 +22,7 @@ from .api import InferenceModelStatus, TierClass, format_validation_error
 from .arbiter import RoundFailed
 from .children.common import MODEL_LABEL
 from .kube import CONFIGMAPS, INFERENCE_MODELS, KubeError
+from .ownership import delete_if_owned, hold_if_names_taken
 from .reconcile import Actions, World
 from .reconcile.failures import pod_failure
 from .state import OperatorState
@@ -116,6 +118,8 @@ async def execute(
 ) -> None:
     """Carry out one model's actions; an API failure postpones the model to a later round."""
     try:
+        live = partial(_live_child, indices)
+        actions = await hold_if_names_taken(state.kube, body, actions, live, state.clock())
         await _execute(state, body, actions, indices)
     except KubeError as exc:
         raise RoundFailed(str(exc)) from exc
@@ -178,7 +182,7 @@ async def _execute(
             continue
         state.applied.record(manifest, await state.kube.apply(manifest))
     for kind, name in actions.delete:
-        await state.kube.delete(kind, name, meta["namespace"])
+        await delete_if_owned(state.kube, kind, name, meta["namespace"], meta["uid"])
     if merge_patch_changes(body.get("status") or {}, actions.status):
         written = await state.kube.patch_status(
             INFERENCE_MODELS, meta["name"], meta["namespace"], actions.status

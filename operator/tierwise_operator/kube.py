@@ -186,8 +186,13 @@ class Kube:
         items: list[Manifest] = result.get("items", [])
         return items
 
-    async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
-        body = {"propagationPolicy": "Background"}
+    async def delete(
+        self, kind: Kind, name: str, namespace: str | None = None, uid: str | None = None
+    ) -> bool:
+        """Delete; with `uid`, only the object that has it (the API checks, no race)."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
             await self._run("DELETE", kind.path(namespace, name), body)
         except KubeError as exc:

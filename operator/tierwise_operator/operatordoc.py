@@ -19,6 +19,8 @@ not edit by hand.
 kubectl apply -k deploy/default          # CRDs, RBAC, the operator (standalone)
 kubectl apply -k deploy/ha               # the same with two peered replicas
 kubectl apply -k deploy/prometheus       # ServiceMonitor, PodMonitor, alerts (Prometheus Operator)
+kubectl apply -k deploy/namespaced       # watch named namespaces, writes granted by a Role in each
+kubectl apply -k deploy/network-policy -n NS  # only the gateway and Prometheus reach runtime pods
 tierwise run -A --port 8080              # or run it yourself against your kubeconfig
 ```
 
@@ -77,6 +79,10 @@ replica of a tie), `--port` for `/healthz` and `/metrics` (0 turns them off),
   restart, or anyone editing or deleting a child, sends the apply again.
 - Models carry no finalizer: deleting a model or its namespace never waits
   for the operator; its children go through garbage collection.
+- It never writes over, adopts or deletes an object the model does not
+  control: a child name held by another object gives `Ready=False,
+  reason=NameConflict` and a Warning Event, and the model is served once the
+  name is free. What tenants can and cannot do: docs/security.md.
 - `/metrics`: `tierwise_operator_round_duration_seconds{trigger}`,
   `tierwise_operator_rounds_total{solver}`,
   `tierwise_operator_reconcile_duration_seconds{trigger}` (one model's share

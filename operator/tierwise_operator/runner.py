@@ -16,6 +16,7 @@ from aiohttp import web
 from .handlers import build_registry
 from .kube import Kube, api_client
 from .metrics.prometheus import PrometheusSource
+from .metrics.prometheus_auth import PrometheusAuth
 from .observability import OperatorMetrics, health_app
 from .planner import PlannerSettings
 from .settings import Settings
@@ -38,6 +39,14 @@ def planner_settings(settings: Settings) -> PlannerSettings:
     )
 
 
+def prometheus_auth(settings: Settings) -> PrometheusAuth:
+    return PrometheusAuth(
+        ca_file=settings.prometheus_ca_file,
+        token_file=settings.prometheus_token_file,
+        basic_auth_dir=settings.prometheus_basic_auth_dir,
+    )
+
+
 def make_state(
     settings: Settings,
     *,
@@ -52,7 +61,10 @@ def make_state(
     """
     if source is None and settings.prometheus_url:
         source = PrometheusSource(
-            settings.prometheus_url, settings.promql, window=str(settings.metrics_window)
+            settings.prometheus_url,
+            settings.promql,
+            window=str(settings.metrics_window),
+            auth=prometheus_auth(settings),
         )
     return OperatorState(
         kube=Kube(api_client(server), settings.field_manager),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -78,8 +79,29 @@ class Settings:
     field_manager: str = "tierwise"
     #: Port the runtime serves on inside its pod.
     runtime_port: int = 8000
+    #: Node folders `file://` model sources may mount (hostPath), comma-separated absolute
+    #: paths; empty refuses every `file://` source (InvalidSpec).
+    host_path_prefixes: tuple[str, ...] = ()
+    #: CA bundle (PEM file) that Prometheus' TLS certificate is verified against; empty
+    #: uses the system's. Verification is never turned off.
+    prometheus_ca_file: str = ""
+    #: File with a bearer token for Prometheus (a mounted Secret key), re-read every round.
+    prometheus_token_file: str = ""
+    #: Folder with `username` and `password` files for Prometheus basic auth (a mounted
+    #: `kubernetes.io/basic-auth` Secret), re-read every round.
+    prometheus_basic_auth_dir: str = ""
+    #: Secret, in each model's namespace, whose `api-key` the runtime requires from callers
+    #: (mounted into runtime pods, passed as `--api-key-file`); empty: no key.
+    runtime_api_key_secret: str = ""
     #: PromQL templates.
     promql: PromQL = field(default_factory=PromQL)
+
+    def __post_init__(self) -> None:
+        for prefix in self.host_path_prefixes:
+            if not prefix.startswith("/") or posixpath.normpath(prefix) != prefix:
+                raise SettingsError(
+                    f"{ENV_PREFIX}HOST_PATH_PREFIXES: {prefix!r} is not a normalised absolute path"
+                )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

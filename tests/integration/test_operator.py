@@ -19,6 +19,11 @@ async def _deployment(env: Env, name: str = "ticket-embedder") -> dict[str, Any]
     return found[0] if found else None
 
 
+async def _jobs(env: Env, at_least: int) -> list[dict[str, Any]] | None:
+    found = await env.cluster.client.list("jobs", NAMESPACE)
+    return found if len(found) >= at_least else None
+
+
 def _args(deployment: dict[str, Any]) -> list[str]:
     args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     return args
@@ -32,12 +37,7 @@ def _arg(deployment: dict[str, Any], flag: str) -> str | None:
 async def test_create_profiles_then_serves_at_the_planned_precision(env: Env) -> None:
     async with env.operator():
         await env.cluster.client.create("inferencemodels", embedder())
-
-        async def both_jobs() -> list[dict[str, Any]]:
-            jobs = await env.cluster.client.list("jobs", NAMESPACE)
-            return jobs if len(jobs) >= 2 else []
-
-        jobs = await eventually(both_jobs)
+        jobs = await eventually(lambda: _jobs(env, at_least=2))  # created one after the other
         assert sorted(j["metadata"]["labels"]["tierwise.dev/profile-device"] for j in jobs) == [
             "cpu", "cuda"]  # fmt: skip
         model = await env.wait_model(

@@ -78,15 +78,19 @@ def test_gpu_deployment_requests_a_device_and_tolerates_the_taint(
     ]
 
 
-def test_offload_deployment_maps_weights_from_the_tier_path(
+def test_offload_deployment_maps_weights_from_its_own_folder_of_the_tier_path(
     embedder: InferenceModel, sample_tiers: dict[str, TierClass]
 ) -> None:
     deployment = build_deployment(embedder, _placement(sample_tiers["nvme-offload"]), SETTINGS)
     _valid(deployment)
+    own = "/mnt/nvme/tierwise/support.ticket-embedder"
     args = _container(deployment)["args"]
-    assert args[args.index("--offload-dir") + 1] == "/mnt/nvme/tierwise/support.ticket-embedder"
+    assert args[args.index("--offload-dir") + 1] == own
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["offload"]["hostPath"]["path"] == "/mnt/nvme/tierwise"
+    # Only the model's own folder is mounted, never the shared root other models use.
+    assert volumes["offload"]["hostPath"] == {"path": own, "type": "DirectoryOrCreate"}
+    assert {m["mountPath"] for m in _container(deployment)["volumeMounts"]
+            if m["name"] == "offload"} == {own}  # fmt: skip
 
 
 def test_children_are_owned_by_the_model_and_hardened(

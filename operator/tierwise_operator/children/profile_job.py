@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from ..api import InferenceModel, TierClass, TierKind
 from ..settings import Settings
@@ -15,6 +14,7 @@ from .common import (
     object_meta,
     selector_labels,
 )
+from .profile_resources import profile_resources
 from .volumes import eval_storage, model_storage, scratch_storage
 
 COMPONENT = "profile"
@@ -73,9 +73,7 @@ def build_profile_job(
     if eval_path:
         args += ["--eval", eval_path]
     args += list(settings.profile_args)
-    resources: dict[str, Any] = {}
-    if device == "cuda":
-        resources = {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}
+    resources = profile_resources(model, device)
     labels = {**selector_labels(model, COMPONENT), PROFILE_KEY_LABEL: key, DEVICE_LABEL: device}
     meta = object_meta(model, job_name(model, device, key), COMPONENT)
     meta["labels"] = {**meta["labels"], PROFILE_KEY_LABEL: key, DEVICE_LABEL: device}
@@ -112,6 +110,7 @@ def build_profile_job(
                     "nodeSelector": dict(tier.spec.node_selector),
                     "tolerations": [t.to_wire() for t in tier.spec.tolerations],
                     "enableServiceLinks": False,
+                    "automountServiceAccountToken": False,
                 },
             },
         },

@@ -16,7 +16,7 @@ from .common import (
     object_meta,
     selector_labels,
 )
-from .volumes import model_storage, offload_storage, scratch_storage
+from .volumes import api_key_storage, model_storage, offload_storage, scratch_storage
 
 COMPONENT = "serving"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -47,10 +47,12 @@ class Placement:
 def build_deployment(model: InferenceModel, placement: Placement, settings: Settings) -> Manifest:
     namespace = model.metadata.namespace or "default"
     offload, offload_dir = offload_storage(placement.tier_class, namespace, model.name)
+    keys, key_file = api_key_storage(settings.runtime_api_key_secret)
     storage = (
         model_storage([placement.source_uri], settings.model_mount_root)
         .merge(offload)
         .merge(scratch_storage())
+        .merge(keys)
     )
     args = [
         "serve",
@@ -64,6 +66,8 @@ def build_deployment(model: InferenceModel, placement: Placement, settings: Sett
         args += ["--offload-dir", offload_dir]
     if placement.max_batch:
         args += ["--max-batch", str(placement.max_batch)]
+    if key_file:
+        args += ["--api-key-file", key_file]
     container = {
         "name": "runtime",
         "image": settings.runtime_image_cuda if placement.gpu else settings.runtime_image,
@@ -89,6 +93,8 @@ def build_deployment(model: InferenceModel, placement: Placement, settings: Sett
         "tolerations": [t.to_wire() for t in spec.tolerations],
         "terminationGracePeriodSeconds": 60,
         "enableServiceLinks": False,
+        # The runtime never calls the Kubernetes API: a token it holds could only leak.
+        "automountServiceAccountToken": False,
     }
     return {
         "apiVersion": "apps/v1",

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import ConfigMapKeyRef, TierClass
+from .hostpaths import host_path
 
 EVAL_MOUNT = "/eval"
+API_KEY_MOUNT = "/var/run/tierwise/api-key"
+API_KEY_ITEM = "api-key"
 
 
 @dataclass
@@ -42,8 +45,8 @@ def model_storage(uris: list[str], mount_root: str) -> PodStorage:
             name = _volume_name("model", claim)
             volume = {"name": name, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
             mount = {"name": name, "mountPath": f"{mount_root}/{claim}", "readOnly": True}
-        elif uri.startswith("file://"):
-            path = uri.removeprefix("file://")
+        elif (path := host_path(uri)) is not None:
+            # The reconcile has refused paths outside the admin's prefixes by now.
             name = _volume_name("model", path)
             volume = {"name": name, "hostPath": {"path": path}}
             mount = {"name": name, "mountPath": path, "readOnly": True}
@@ -65,14 +68,24 @@ def eval_storage(ref: ConfigMapKeyRef | None) -> tuple[PodStorage, str | None]:
     return PodStorage(volumes=[volume], mounts=[mount]), f"{EVAL_MOUNT}/{ref.key}"
 
 
+def offload_dir(root: str, namespace: str, name: str) -> str:
+    """This model's own folder under the tier's offload root (namespaces hold no dots, so
+    `namespace.name` is unique per model)."""
+    return f"{root.rstrip('/')}/{namespace}.{name}"
+
+
 def offload_storage(tier: TierClass, namespace: str, name: str) -> tuple[PodStorage, str | None]:
-    """The tier's local NVMe path and the directory this model's weights are mapped from."""
+    """The model's own folder under the tier's local NVMe path, and that folder.
+
+    Only that folder is mounted (read-write): a replica never sees, let alone
+    overwrites, the weights another model maps from the same disk.
+    """
     if tier.spec.offload is None:
         return PodStorage(), None
-    root = tier.spec.offload.path
-    volume = {"name": "offload", "hostPath": {"path": root, "type": "DirectoryOrCreate"}}
-    mount = {"name": "offload", "mountPath": root}
-    return PodStorage(volumes=[volume], mounts=[mount]), f"{root}/{namespace}.{name}"
+    own = offload_dir(tier.spec.offload.path, namespace, name)
+    volume = {"name": "offload", "hostPath": {"path": own, "type": "DirectoryOrCreate"}}
+    mount = {"name": "offload", "mountPath": own}
+    return PodStorage(volumes=[volume], mounts=[mount]), own
 
 
 def scratch_storage() -> PodStorage:
@@ -81,3 +94,23 @@ def scratch_storage() -> PodStorage:
         volumes=[{"name": "tmp", "emptyDir": {}}],
         mounts=[{"name": "tmp", "mountPath": "/tmp"}],
     )
+
+
+def api_key_storage(secret: str) -> tuple[PodStorage, str | None]:
+    """The Secret's `api-key` as a file only the runtime's group reads, and that file's path.
+
+    Not optional: a replica told to require a key but given none would serve
+    everyone, so a missing Secret keeps the pod from starting instead.
+    """
+    if not secret:
+        return PodStorage(), None
+    volume = {
+        "name": "api-key",
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": API_KEY_ITEM, "path": API_KEY_ITEM}],
+            "defaultMode": 0o440,
+        },
+    }
+    mount = {"name": "api-key", "mountPath": API_KEY_MOUNT, "readOnly": True}
+    return PodStorage(volumes=[volume], mounts=[mount]), f"{API_KEY_MOUNT}/{API_KEY_ITEM}"

@@ -14,6 +14,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from ..settings import PromQL
 from .observation import ModelKey, ModelTraffic, NodeMemory, Observation
+from .prometheus_auth import CredentialsError, PrometheusAuth, redact, redact_url, url_secrets
 
 Sample = dict[str, Any]
 
@@ -35,20 +36,42 @@ def _value(sample: Sample) -> float | None:
 class PrometheusSource:
     """One Prometheus server; every call is blocking (run it in a thread from async code)."""
 
-    def __init__(self, url: str, promql: PromQL, window: str = "5m", timeout: float = 5.0) -> None:
-        self.url = url
+    def __init__(
+        self,
+        url: str,
+        promql: PromQL,
+        window: str = "5m",
+        timeout: float = 5.0,
+        auth: PrometheusAuth | None = None,
+    ) -> None:
+        self._url = url
+        self.url = redact_url(url)
+        """The URL as messages show it: without credentials."""
         self.promql = promql
         self.window = window
-        self._client = PrometheusConnect(url=url, disable_ssl=True, timeout=int(max(timeout, 1)))
+        self.auth = auth or PrometheusAuth()
+        session = requests.Session()
+        session.verify = self.auth.verify  # TLS is verified: a CA bundle, else the system's
+        self._client = PrometheusConnect(url=url, session=session, timeout=int(max(timeout, 1)))
 
     def collect(self, models: Iterable[ModelKey], now: datetime) -> Observation:
+        secrets = url_secrets(self._url)
         try:
+            credentials = self.auth.credentials()
+            secrets += credentials.secrets
+            self._client.headers, self._client.auth = credentials.headers, credentials.basic
             nodes = self._nodes()
             traffic = {key: t for key in models if (t := self._traffic(key)) is not None}
-        except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
+        except (
+            requests.RequestException,
+            PrometheusApiClientException,
+            ValueError,
+            CredentialsError,
+        ) as exc:
+            detail = redact(f"{type(exc).__name__}: {exc}", secrets)[:200]
             return Observation(
                 at=now, source="prometheus", available=False, reason="PrometheusUnreachable",
-                message=f"{self.url}: {type(exc).__name__}: {str(exc)[:200]}",
+                message=f"{self.url}: {detail}",
             )  # fmt: skip
         if not nodes:
             return Observation(

@@ -16,6 +16,7 @@ from ..api import (
     InvalidSpec,
     TierClass,
 )
+from ..children.hostpaths import source_problems
 from ..children.serving import Placement, build_deployment, build_pdb, build_service
 from ..conditions import INPUTS_RESOLVED, PROFILED, READY, find
 from ..kube import PDBS
@@ -100,6 +101,8 @@ def prepare(body: Manifest, world: World, now: datetime, settings: Settings) -> 
     except InvalidSpec as exc:
         return _invalid(exc, status, setter, generation)
     assert isinstance(parsed, InferenceModel)
+    if host_problems := source_problems(parsed, settings.host_path_prefixes):
+        return _invalid(InvalidSpec(host_problems), status, setter, generation)
     model = parsed.model_copy(update={"status": status})
     backoff = timedelta(seconds=float(settings.failed_candidate_backoff))
     failed, fresh = update_failed(status.failed_candidates, world.pods, now, backoff)

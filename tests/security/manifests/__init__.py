@@ -1,0 +1,1 @@
+"""The operator side: what a tenant who can create InferenceModels cannot do to others."""
