@@ -1,0 +1,147 @@
+"""Fixtures for the gateway: scripted replicas in this process and a gateway in front of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tierwise_operator.gateway.app import create_app
+from tierwise_operator.gateway.config import GatewaySettings
+from tierwise_operator.gateway.endpoints import Directory, Route
+from tierwise_operator.gateway.keys import KeyRing
+from tierwise_operator.gateway.metrics import GatewayMetrics
+
+Client = TestClient[Any, Any]
+NAME = web.AppKey("name", str)
+Behaviour = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
+
+
+async def answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """What a healthy replica says: which model it was asked for, and who it is."""
+    return web.json_response({"model": body.get("model"), "served_by": request.app[NAME]})
+
+
+def unavailable(code: str) -> Behaviour:
+    async def respond(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        error = {"message": code, "type": "server_error", "param": None, "code": code}
+        return web.json_response({"error": error}, status=503, headers={"Retry-After": "2"})
+
+    return respond
+
+
+@dataclass
+class Replica:
+    """A replica whose answers the test scripts; it records what it was asked."""
+
+    name: str
+    behaviour: Behaviour = answer
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    url: str = ""
+    client: Client | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        self.seen.append(body)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        return await self.behaviour(request, body)
+
+
+@dataclass
+class Setup:
+    directory: Directory
+    metrics: GatewayMetrics
+    client: Client
+    demands: list[str]
+
+    def route(self, name: str, namespace: str = "default") -> Route:
+        return self.directory.add_model(namespace, name)
+
+    async def post(
+        self, model: str, path: str = "/v1/embeddings", **extra: Any
+    ) -> aiohttp.ClientResponse:
+        headers = extra.pop("headers", {})
+        return await self.client.post(
+            path, json={"model": model, "input": "hi", **extra}, headers=headers
+        )
+
+
+class Recorder:
+    """A demand signal that records which models asked to be woken."""
+
+    def __init__(self, on_demand: Callable[[Route], None] | None = None) -> None:
+        self.models: list[str] = []
+        self.on_demand = on_demand
+
+    def demand(self, route: Route) -> None:
+        self.models.append(route.label)
+        if self.on_demand is not None:
+            self.on_demand(route)
+
+
+StartReplica = Callable[..., Awaitable[Replica]]
+StartGateway = Callable[..., Awaitable[Setup]]
+
+
+@pytest.fixture
+async def replica() -> AsyncIterator[StartReplica]:
+    started: list[Client] = []
+
+    async def start(name: str, behaviour: Behaviour = answer) -> Replica:
+        rep = Replica(name, behaviour)
+        app = web.Application()
+        app[NAME] = name
+        app.router.add_post("/{tail:.*}", rep.handle)
+        client: Client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        started.append(client)
+        rep.client = client
+        rep.url = str(client.make_url("")).rstrip("/")
+        return rep
+
+    yield start
+    for client in started:
+        await client.close()
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[StartGateway]:
+    started: list[Client] = []
+
+    async def start(
+        settings: GatewaySettings | None = None,
+        *,
+        keys: KeyRing | None = None,
+        on_demand: Callable[[Route], None] | None = None,
+    ) -> Setup:
+        directory = Directory()
+        metrics = GatewayMetrics()
+        recorder = Recorder(on_demand)
+        app = create_app(directory, settings, keys=keys, metrics=metrics, signal=recorder)
+        client: Client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        started.append(client)
+        return Setup(directory, metrics, client, recorder.models)
+
+    yield start
+    for client in started:
+        await client.close()
+
+
+def metric(metrics: GatewayMetrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
