@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +20,8 @@ from tierwise_operator.gateway.config import GatewaySettings
 from tierwise_operator.gateway.endpoints import Directory, Route
 from tierwise_operator.gateway.keys import KeyRing
 from tierwise_operator.gateway.metrics import GatewayMetrics
+
+from ..runtime_serve.conftest import REPO, child_env
 
 Client = TestClient[Any, Any]
 NAME = web.AppKey("name", str)
@@ -145,3 +149,70 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> No
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+@dataclass
+class ReplicaProcess:
+    """A real runtime process (fake engine) and its log."""
+
+    process: asyncio.subprocess.Process
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: asyncio.Task[None] | None = None
+
+    async def read_log(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            self.lines.append(raw.decode(errors="replace").rstrip())
+            self.changed.set()
+
+    async def wait_for_line(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for line in self.lines:
+                    if found := re.search(pattern, line):
+                        return found
+                if self.process.returncode is not None and self.reader and self.reader.done():
+                    raise RuntimeError("replica exited: " + "\n".join(self.lines[-20:]))
+                self.changed.clear()
+                await self.changed.wait()
+
+
+StartProcess = Callable[..., Awaitable[ReplicaProcess]]
+
+
+async def launch(kind: str, name: str, *args: str, host: str = "127.0.0.1") -> ReplicaProcess:
+    """Start a replica process; returns once it logs its address (not yet ready)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.gateway.replica_process", kind, "--name", name,
+        "--host", host, *args, cwd=REPO, env=child_env(), stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    replica = ReplicaProcess(process)
+    replica.reader = asyncio.create_task(replica.read_log())
+    port = (await replica.wait_for_line(r"listening on http://[\d.]+:(\d+)")).group(1)
+    replica.url = f"http://{host}:{port}"
+    return replica
+
+
+async def stop(replica: ReplicaProcess) -> None:
+    if replica.process.returncode is None:
+        replica.process.kill()
+    await replica.process.wait()
+    if replica.reader is not None:
+        await asyncio.gather(replica.reader, return_exceptions=True)
+
+
+@pytest.fixture
+async def replica_process() -> AsyncIterator[StartProcess]:
+    started: list[ReplicaProcess] = []
+
+    async def start(kind: str, name: str, *args: str) -> ReplicaProcess:
+        replica = await launch(kind, name, *args)
+        started.append(replica)
+        await replica.wait_for_line(r"ready: serving")
+        return replica
+
+    yield start
+    for replica in started:
+        await stop(replica)
