@@ -57,18 +57,18 @@ class Dispatcher:
     async def serve(
         self, route: Route, forward: Forward, request: web.Request
     ) -> web.StreamResponse:
-        labels = route.namespace, route.name
         if self.pending[route.key] >= self.settings.max_pending:
             return self._reject(route, "overloaded", f"{route.label} has too many requests")
         arrived = time.monotonic()
+        series = self.metrics.model(route.namespace, route.name)
         self.pending[route.key] += 1
-        self.metrics.in_flight.labels(*labels).inc()
+        series.in_flight.inc()
         try:
             return await self._route(route, forward, request, arrived)
         finally:
             self.pending[route.key] -= 1
-            self.metrics.in_flight.labels(*labels).dec()
-            self.metrics.duration.labels(*labels).observe(time.monotonic() - arrived)
+            series.in_flight.dec()
+            series.duration.observe(time.monotonic() - arrived)
 
     async def _route(
         self, route: Route, forward: Forward, request: web.Request, arrived: float
@@ -96,7 +96,7 @@ class Dispatcher:
                             )
                         holding = True
                         self.held[route.key] += 1
-                        self.metrics.held.labels(route.namespace, route.name).inc()
+                        self.metrics.model(route.namespace, route.name).held.inc()
                     if not route.endpoints:
                         self.signal.demand(route)
                         await route.changed(left)
@@ -123,7 +123,7 @@ class Dispatcher:
         finally:
             if holding:
                 self.held[route.key] -= 1
-                self.metrics.held.labels(route.namespace, route.name).dec()
+                self.metrics.model(route.namespace, route.name).held.dec()
 
     def _done(self, route: Route, result: Attempt, queued_s: float) -> web.StreamResponse:
         self.metrics.queue_seconds.labels(route.namespace, route.name).observe(queued_s)

@@ -7,6 +7,9 @@ gateway's, not the model's.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 MODEL = ("model_namespace", "model_name")
@@ -18,6 +21,7 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._models: dict[tuple[str, str], ModelSeries] = {}
         r = self.registry
         self.requests = Counter(
             "tierwise_gateway_requests", "Requests answered, by model and HTTP status.",
@@ -58,3 +62,24 @@ class GatewayMetrics:
             "Times the gateway told the operator a model at zero replicas has demand.",
             MODEL, registry=r,
         )  # fmt: skip
+
+    def model(self, namespace: str, name: str) -> ModelSeries:
+        """The series of one model, looked up once (labels() costs a lock and a dict)."""
+        key = (namespace, name)
+        series = self._models.get(key)
+        if series is None:
+            series = self._models[key] = ModelSeries(
+                in_flight=self.in_flight.labels(*key),
+                held=self.held.labels(*key),
+                queue_seconds=self.queue_seconds.labels(*key),
+                duration=self.duration.labels(*key),
+            )
+        return series
+
+
+@dataclass(frozen=True)
+class ModelSeries:
+    in_flight: Any
+    held: Any
+    queue_seconds: Any
+    duration: Any
