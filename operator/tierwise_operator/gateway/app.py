@@ -170,9 +170,11 @@ def create_app(
             total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.read_timeout_s
         )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
+        # No cookie jar: a proxy has no cookies of its own to send, and filtering costs.
         async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False
-        ) as session:
+            connector=connector, timeout=timeout, auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        ) as session:  # fmt: skip
             app[DISPATCHER] = Dispatcher(session, settings, app[METRICS], signal or NoSignal())
             yield
 

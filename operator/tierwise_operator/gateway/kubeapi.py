@@ -34,6 +34,8 @@ class ApiConfig:
     authorization: str | None = None
     ssl_context: ssl.SSLContext | bool = True
     extra: dict[str, str] = field(default_factory=dict)
+    source: Any = None
+    """The kubernetes client's Configuration the credentials come from, if any."""
 
     @classmethod
     def load(cls, server: str | None = None, kubeconfig: str | None = None) -> ApiConfig:
@@ -51,13 +53,16 @@ class ApiConfig:
             context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
             if cfg.cert_file:
                 context.load_cert_chain(cfg.cert_file, cfg.key_file)
-        token = cfg.get_api_key_with_prefix("authorization")
-        return cls(str(cfg.host).rstrip("/"), token or None, context)
+        return cls(str(cfg.host).rstrip("/"), None, context, source=cfg)
 
     def headers(self) -> dict[str, str]:
         out = dict(self.extra)
-        if self.authorization:
-            out["Authorization"] = self.authorization
+        # Asked each time: in a pod the service account token is rotated under us.
+        token = self.authorization
+        if self.source is not None:
+            token = self.source.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            out["Authorization"] = token
         return out
 
 
