@@ -101,6 +101,10 @@ async def _stream(upstream: aiohttp.ClientResponse, request: web.Request) -> Att
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
     except (aiohttp.ClientError, TimeoutError) as exc:
+        # Cut the client's connection too: a clean end would pass a truncated stream off
+        # as a whole one. It cannot be retried, events were sent.
+        if request.transport is not None:
+            request.transport.abort()
         return Attempt(Verdict.DONE, _reason(exc), upstream.status, response, broken=True)
     except ConnectionResetError:
         return Attempt(Verdict.DONE, "client_closed", upstream.status, response, broken=True)
