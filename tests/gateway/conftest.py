@@ -125,11 +125,14 @@ async def gateway() -> AsyncIterator[StartGateway]:
         *,
         keys: KeyRing | None = None,
         on_demand: Callable[[Route], None] | None = None,
+        ready: Callable[[], bool] = lambda: True,
     ) -> Setup:
         directory = Directory()
         metrics = GatewayMetrics()
         recorder = Recorder(on_demand)
-        app = create_app(directory, settings, keys=keys, metrics=metrics, signal=recorder)
+        app = create_app(
+            directory, settings, keys=keys, metrics=metrics, signal=recorder, ready=ready
+        )
         client: Client = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
         started.append(client)
@@ -166,6 +169,19 @@ class ReplicaProcess:
         async for raw in self.process.stderr:
             self.lines.append(raw.decode(errors="replace").rstrip())
             self.changed.set()
+
+    async def terminate(self, grace: float = 30) -> None:
+        """SIGTERM, as a kubelet stops a pod: the runtime drains, then exits."""
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                async with asyncio.timeout(grace):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
 
     async def wait_for_line(self, pattern: str, timeout: float = 60) -> re.Match[str]:
         async with asyncio.timeout(timeout):

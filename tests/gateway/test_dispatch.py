@@ -254,3 +254,12 @@ async def test_gateway_metrics_count_requests_per_model(
             'model_namespace="default",route="/v1/embeddings"} 3.0') in text  # fmt: skip
     assert 'tierwise_gateway_ready_endpoints{model_name="m",model_namespace="default"} 1.0' in text
     assert 'tierwise_gateway_in_flight{model_name="m",model_namespace="default"} 0.0' in text
+
+
+async def test_before_the_first_list_an_unknown_model_is_503_not_404(
+    gateway: StartGateway,
+) -> None:
+    setup = await gateway(ready=lambda: False)
+    response = await setup.post("not-listed-yet")
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"]["code"] == "gateway_starting"

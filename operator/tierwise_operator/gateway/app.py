@@ -66,6 +66,10 @@ async def handle_openai(request: web.Request) -> web.StreamResponse:
             param="model",
         )  # fmt: skip
     if route is None:
+        if not request.app[READY]():
+            # Not listed yet: the model may well exist; a 404 would be a wrong answer.
+            return openai_error(503, "the gateway is starting; retry", "gateway_starting",
+                                retry_after=1)  # fmt: skip
         return openai_error(
             404, f"the model {model!r} does not exist", "model_not_found", param="model"
         )
