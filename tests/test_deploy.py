@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,7 +44,9 @@ def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("kustomization", ["default", "ha", "namespaced", "network-policy"])
+@pytest.mark.parametrize(
+    "kustomization", ["default", "ha", "namespaced", "network-policy", "gateway"]
+)
 def test_every_rendered_object_is_valid_kubernetes(kustomization: str) -> None:
     objects = render(kustomization)
     assert objects
@@ -130,6 +133,7 @@ def test_scrape_config_is_valid_yaml_with_both_jobs() -> None:
     assert {j["job_name"] for j in config["scrape_configs"]} == {
         "tierwise-runtime",
         "tierwise-operator",
+        "tierwise-gateway",
     }
 
 
@@ -196,3 +200,61 @@ def test_network_policy_admits_only_the_gateway_prometheus_and_named_client_name
     assert {"app.kubernetes.io/name": "prometheus"} in pods
     for rule in policy["spec"]["ingress"]:
         assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+def _named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def test_the_gateway_is_optional_and_installs_with_its_own_least_privilege_role(
+    default_install: list[dict[str, Any]],
+) -> None:
+    assert not [o for o in default_install if "gateway" in o["metadata"]["name"]]
+    objects = render("gateway")
+    role = _named(objects, "ClusterRole", "tierwise-gateway")
+    granted = {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    # It reads models and pods, and writes one thing: the demand annotation (a patch).
+    assert granted == {
+        ("tierwise.dev", "inferencemodels", v) for v in ("get", "list", "watch", "patch")
+    } | {("", "pods", v) for v in ("get", "list", "watch")}
+    binding = _named(objects, "ClusterRoleBinding", "tierwise-gateway")
+    assert binding["subjects"][0] == {
+        "kind": "ServiceAccount", "name": "tierwise-gateway", "namespace": "tierwise-system",
+    }  # fmt: skip
+    deployment = _named(objects, "Deployment", "tierwise-gateway")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][0] == "gateway"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["serviceAccountName"] == "tierwise-gateway"
+    service = _named(objects, "Service", "tierwise-gateway")
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "tierwise-gateway"}
+
+
+def test_gateway_keys_come_from_a_required_secret(tmp_path: Path) -> None:
+    deploy = Path(os.path.relpath(REPO / "deploy", tmp_path))  # kustomize wants relative paths
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [str(deploy / "default")],
+        "components": [str(deploy / "components/gateway"), str(deploy / "components/gateway-keys")],
+    }))  # fmt: skip
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    out = subprocess.run([kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    objects = [d for d in yaml.safe_load_all(out) if d]
+    pod = _named(objects, "Deployment", "tierwise-gateway")["spec"]["template"]["spec"]
+    assert "--keys-file=/etc/tierwise-gateway/keys.yaml" in pod["containers"][0]["args"]
+    (volume,) = pod["volumes"]
+    assert volume["secret"] == {"secretName": "tierwise-gateway-keys"}  # not optional
+    for obj in objects:
+        if obj["kind"] not in THIRD_PARTY:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

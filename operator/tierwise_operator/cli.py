@@ -161,6 +161,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return asyncio.run(run_until_signalled(Dev(options).run()))
 
 
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    from .gateway.cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierwise",
@@ -233,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the runtimes' /metrics directly even if Prometheus is installed",
     )
     dev.set_defaults(func=_cmd_dev)
+
+    from .gateway.cli import add_arguments as gateway_arguments
+
+    gateway = sub.add_parser(
+        "gateway",
+        help="one OpenAI endpoint for every InferenceModel: route by model, wake from zero",
+    )
+    gateway_arguments(gateway)
+    gateway.set_defaults(func=_cmd_gateway)
 
     report = sub.add_parser("report", help="draw a profile's trade-offs and Pareto frontier")
     report.add_argument("profile", help="profile JSON written by `tierwise-runtime profile --out`")

@@ -27,8 +27,11 @@ class PromQL:
     gpu_used: str = "DCGM_FI_DEV_FB_USED * 1024 * 1024"
     #: Available host memory per node, node_exporter.
     host_available: str = "node_memory_MemAvailable_bytes"
-    #: A model's request rate (requests/s) from the runtime's own counter.
+    #: A model's request rate (requests/s): counted where it arrives, at the gateway (so
+    #: demand shows at zero replicas), else from the runtimes' own counter.
     request_rate: str = (
+        'sum(rate(tierwise_gateway_requests_total{{model_namespace="{namespace}",'
+        'model_name="{name}"}}[{window}])) or '
         'sum(rate(tierwise_runtime_requests_total{{namespace="{namespace}",'
         'tierwise_dev_model="{name}"}}[{window}]))'
     )

@@ -148,3 +148,48 @@ def test_tierwise_plan_reads_live_traffic_from_prometheus(live, tmp_path) -> Non
     planned = re.search(r"for ([\d.]+) req/s", plan["reason"])
     assert planned is not None
     assert 20 < float(planned[1]) < 60  # the ~40 req/s the runtime's counter shows, not 1
+
+
+def gateway_exposition(requests_total: int) -> str:
+    labels = f'model_namespace="{MODEL[0]}",model_name="{MODEL[1]}",route="/v1/embeddings"'
+    return (
+        "# TYPE tierwise_gateway_requests_total counter\n"
+        f'tierwise_gateway_requests_total{{{labels},code="200"}} {requests_total}\n'
+        f'tierwise_gateway_requests_total{{{labels},code="503"}} {requests_total // 4}\n'
+    )
+
+
+@pytest.mark.slow
+def test_traffic_counted_at_the_gateway_is_preferred_to_the_runtimes() -> None:
+    """The gateway sees every request, those a model at zero replicas could not count."""
+    with MetricsEndpoint() as runtime, MetricsEndpoint() as gateway:
+        runtime.text, gateway.text = exposition(0), gateway_exposition(0)
+        target = ScrapeTarget(
+            runtime.address, {"namespace": MODEL[0], "tierwise_dev_model": MODEL[1]}
+        )
+        with PrometheusServer(
+            [target, ScrapeTarget(gateway.address)], scrape_interval="1s"
+        ) as prom:
+            prom.wait_for_targets()
+            stop = threading.Event()
+            start = time.monotonic()
+
+            def serve_traffic() -> None:
+                while not stop.wait(0.1):
+                    elapsed = time.monotonic() - start
+                    runtime.text = exposition(int(elapsed * 40))
+                    gateway.text = gateway_exposition(int(elapsed * 80))  # + 20/s refused
+
+            thread = threading.Thread(target=serve_traffic, daemon=True)
+            thread.start()
+            try:
+                source = PrometheusSource(prom.url, PromQL(), window="10s")
+                obs = wait_for(
+                    source,
+                    lambda o: MODEL in o.traffic and o.traffic[MODEL].requests_per_second > 70,
+                )
+            finally:
+                stop.set()
+                thread.join()
+    assert MODEL in obs.traffic  # type: ignore[attr-defined]
+    assert 70 < obs.traffic[MODEL].requests_per_second < 130  # type: ignore[attr-defined]

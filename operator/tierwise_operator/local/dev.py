@@ -4,7 +4,9 @@ An API emulator in-process (kubectl works against it), the real operator,
 runtime pods as local processes, a node exporter reporting this machine's
 memory, and Prometheus when installed. The demo applies the samples, waits
 for the profile, prints the plan, serves real requests, then simulates memory
-pressure and a traffic rise and shows the re-plans while requests keep flowing.
+pressure and a traffic rise and shows the re-plans while requests keep flowing,
+then wakes a second model from zero replicas with one request. Every request goes
+through the gateway (`tierwise gateway`, in-process), as clients would in a cluster.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 from ..emulator import Cluster
 from ..emulator.controllers.nodes import NodeSpec
 from ..emulator.kopfrun import run_operator
+from ..gateway.run import GatewayOptions, running
 from ..metrics.direct import DirectSource
 from ..runner import registry_for
 from ..settings import Settings
@@ -34,6 +37,7 @@ from .loadgen import LoadStats, run_load
 from .node_exporter import NodeExporter, mem_available
 from .process_kubelet import ProcessKubelet
 from .prometheus_server import PrometheusServer, ScrapeTarget
+from .wake_demo import wake_from_zero
 
 NAMESPACE = "default"
 APPLY_ORDER = ("TierClass", "ConfigMap", "InferenceModel")
@@ -109,6 +113,7 @@ class Dev:
         self.exporter = NodeExporter([n.name for n in self.nodes])
         self.prometheus: PrometheusServer | None = None
         self.cluster: Cluster | None = None
+        self.gateway = ""
 
     def say(self, text: str = "") -> None:
         print(text, file=self.opts.out, flush=True)
@@ -191,8 +196,13 @@ class Dev:
                 run_operator(cluster.url, registry=registry, memo=kopf.Memo())
             )
             self.say("operator: running (re-plans every 2s)")
+            gateway = await stack.enter_async_context(
+                running(GatewayOptions(host="127.0.0.1", port=0, server=cluster.url))
+            )
+            self.gateway = gateway.url
+            self.say(f"gateway: {gateway.url}/v1 (every request below goes through it)")
             failed = await self.demo()
-            self.step(6, "Still running: try kubectl against the emulator")
+            self.step(7, "Still running: try kubectl against the emulator")
             self.say(f"  export KUBECONFIG={kubeconfig}")
             self.say("  kubectl get inferencemodels -o wide; kubectl describe im ticket-embedder")
             if not self.opts.once:
@@ -211,7 +221,10 @@ class Dev:
             )
             return 1
         await self.serve_requests()
-        return await self.simulate_changes()
+        failed = await self.simulate_changes()
+        assert self.cluster is not None
+        self.step(6, "Wake from zero: a model at zero replicas, woken by its first request")
+        return failed + await wake_from_zero(self.cluster, self.gateway, model, self.say)
 
     async def apply_samples(self) -> None:
         assert self.cluster is not None
@@ -298,20 +311,21 @@ class Dev:
         self.step(4, "Serving real requests on localhost")
         stats = LoadStats()
         stop = asyncio.Event()
-        task = asyncio.create_task(run_load(self._endpoints, MODEL, 20.0, stop, stats))
+        task = asyncio.create_task(run_load(self._endpoints, MODEL, 20.0, stop, stats, attempts=1))
         await asyncio.sleep(5)
         stop.set()
         await task
-        self.say(f"  {self._endpoints()[0]}/v1/embeddings: {stats.summary()}")
+        self.say(f"  {self.gateway}/v1/embeddings: {stats.summary()}")
 
     def _endpoints(self) -> list[str]:
-        return self.kubelet.ready_endpoints(NAMESPACE, MODEL)
+        """The demo's requests go through the gateway, which finds the ready replicas."""
+        return [self.gateway]
 
     async def simulate_changes(self) -> int:
         assert self.cluster is not None
         self.step(5, "Memory pressure, then a traffic rise, with requests flowing throughout")
         stats, stop = LoadStats(), asyncio.Event()
-        load = asyncio.create_task(run_load(self._endpoints, MODEL, 10.0, stop, stats))
+        load = asyncio.create_task(run_load(self._endpoints, MODEL, 10.0, stop, stats, attempts=1))
         before = (await self.model())["status"]
         node = await self._node_of_model()
         self.exporter.pressure[node] = mem_available() - 64 * 2**20

@@ -46,12 +46,18 @@ class LoadStats:
 
 
 async def embed_once(
-    session: aiohttp.ClientSession, endpoints: Endpoints, model: str, stats: LoadStats, turn: int
+    session: aiohttp.ClientSession,
+    endpoints: Endpoints,
+    model: str,
+    stats: LoadStats,
+    turn: int,
+    *,
+    attempts: int = 2,
 ) -> None:
     body = {"model": model, "input": TEXTS[turn % len(TEXTS)]}
     started = time.perf_counter()
     last = "no ready replica"
-    for attempt in range(2):
+    for attempt in range(attempts):
         urls = endpoints()
         if not urls:
             await asyncio.sleep(0.2)
@@ -72,23 +78,35 @@ async def embed_once(
             last = f"{url}: {type(exc).__name__}"
         else:
             last = f"{url}: HTTP 503"
-        if attempt == 0:
+        if attempt + 1 < attempts:
             stats.retried += 1
     stats.failed += 1
     stats.errors.append(last)
 
 
 async def run_load(
-    endpoints: Endpoints, model: str, rps: float, stop: asyncio.Event, stats: LoadStats
+    endpoints: Endpoints,
+    model: str,
+    rps: float,
+    stop: asyncio.Event,
+    stats: LoadStats,
+    *,
+    attempts: int = 2,
 ) -> None:
-    """Send `rps` requests per second until `stop` is set, without waiting for answers."""
+    """Send `rps` requests per second until `stop` is set, without waiting for answers.
+
+    `attempts=1` sends each request once: through the gateway, which retries what
+    never reached an engine itself, a client retry would hide a lost request.
+    """
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         pending: set[asyncio.Task[None]] = set()
         for turn in itertools.count():
             if stop.is_set():
                 break
-            task = asyncio.create_task(embed_once(session, endpoints, model, stats, turn))
+            task = asyncio.create_task(
+                embed_once(session, endpoints, model, stats, turn, attempts=attempts)
+            )
             pending.add(task)
             task.add_done_callback(pending.discard)
             await asyncio.sleep(1.0 / rps)

@@ -17,6 +17,7 @@ from .figures import FigureSource
 from .hysteresis import breach_to_answer, stabilise
 from .settings import PlannerSettings
 from .snapshot import CurrentPlan, MetricsSnapshot, Recommendation, model_key
+from .wake import replica_floor, with_floor
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class ModelContext:
     history: tuple[Recommendation, ...]
     baseline_per_hour: Decimal | None
     missing_tiers: tuple[str, ...]
+    woken: bool = False
+    """A recent demand signal raised the replica floor above the spec's (wake from zero)."""
 
     @property
     def current_evaluation(self) -> Evaluation | None:
@@ -76,6 +79,9 @@ def prepare(
 ) -> ModelContext:
     """Evaluate every candidate of the model; the current plan defaults to its status."""
     current = current if current is not None else CurrentPlan.from_model(model)
+    floor = replica_floor(model, now, settings.wake_hold)
+    woken = floor > model.spec.replicas.min
+    model = with_floor(model, floor)
     demand = demand_for(model, snapshot, now, settings)
     source = FigureSource(model)
     failed = {f.key: f for f in current.failed}
@@ -107,6 +113,7 @@ def prepare(
         history=history,
         baseline_per_hour=baseline_per_hour(model, tiers, demand, source),
         missing_tiers=tuple(missing_tiers(model, tiers)),
+        woken=woken,
     )
 
 

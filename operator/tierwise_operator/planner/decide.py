@@ -14,6 +14,7 @@ from .hysteresis import ranking, switch_blocker, worth_switching
 from .plan import ChangeKind, Plan
 from .settings import DEFAULT_SETTINGS, PlannerSettings
 from .snapshot import CurrentPlan, MetricsSnapshot, Recommendation
+from .wake import WOKEN
 
 
 def decide(
@@ -77,6 +78,8 @@ def _hold(
     settings: PlannerSettings,
 ) -> str | None:
     """Why the current candidate stays although `best` is cheaper, or None if it should go."""
+    if ctx.woken and ctx.current.replicas == 0:
+        return None  # waking from zero disturbs nothing running: start on the cheapest
     slo = ctx.model.spec.slo.latency_p99
     blocker = switch_blocker(ctx.current, now, ctx.demand, slo, settings)
     if blocker is not None:
@@ -117,12 +120,13 @@ def _plan(
     moved = winner.key != current.key
     history = ctx.history if not moved else (Recommendation(now, winner.replicas),)
     slo = ctx.model.spec.slo.latency_p99
+    reason = explain.chosen(winner, slo, ctx.baseline_per_hour)
     return Plan(
         model=ctx.key,
         change=_change(current, winner),
         chosen=winner,
         replicas=winner.replicas,
-        reason=explain.chosen(winner, slo, ctx.baseline_per_hour),
+        reason=f"{WOKEN}: {reason}" if ctx.woken and winner.replicas else reason,
         rejected=tuple(rejected + _missing(ctx)),
         decided_at=now,
         budget=float(ctx.model.spec.accuracy_budget.max_degradation),

@@ -22,6 +22,9 @@ class PlannerSettings:
     breach_settle: timedelta = timedelta(minutes=5)
     #: Observed metrics older than this are stale: no tier change is made on them.
     metrics_max_age: timedelta = timedelta(minutes=5)
+    #: A demand signal from the gateway (`tierwise.dev/demand-at`) holds at least one
+    #: replica this long, until measured traffic can speak for the model.
+    wake_hold: timedelta = timedelta(minutes=5)
     #: Fleet: use the exact MILP while it has at most this many placement variables.
     exact_max_variables: int = 4000
     #: Fleet: wall-clock budget handed to the MILP solver, in seconds.

@@ -1,0 +1,1 @@
+"""`tierwise gateway`: one OpenAI endpoint for every InferenceModel, routed by model name."""
