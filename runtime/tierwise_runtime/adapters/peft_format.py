@@ -94,7 +94,10 @@ def read_adapter(
         raise AdapterError(name, f"cannot read {weights}: {exc}") from None
     pairs = _pairs(name, entries)
     modules = {}
-    for theirs, (a_key, b_key) in pairs.items():
+    for theirs, (a_key, b_key) in list(pairs.items()):
+        if _unused_by_base(theirs, architecture):
+            del pairs[theirs]  # e.g. BERT's pooler: embeddings never run it
+            continue
         ours = our_module(theirs, architecture)
         if ours is None or ours not in shapes:
             raise AdapterError(
@@ -199,6 +202,14 @@ _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
 
 def _itemsize(dtype: str) -> int:
     return _ITEMSIZE.get(dtype, 4)
+
+
+_UNUSED = {"bert": bert.HF_IGNORED, "llama": llama.HF_IGNORED}
+"""Checkpoint parts the base never runs; a LoRA on them changes nothing it serves."""
+
+
+def _unused_by_base(theirs: str, architecture: str) -> bool:
+    return any(re.search(p, theirs + ".") for p in _UNUSED.get(architecture, ()))
 
 
 _RULES: dict[str, tuple[list[tuple[str, str]], Iterable[str]]] = {
