@@ -293,3 +293,10 @@ def adapter_rows(
             yield
     finally:
         manager.release(slots)
+
+
+def prefetch_adapter(engine: object, name: str) -> None:
+    """Loads adapter `name` of `engine` ahead of its request's turn (engine thread)."""
+    manager = getattr(engine, "adapters", None)
+    if manager is not None:
+        manager.prefetch(name)
