@@ -158,3 +158,19 @@ def test_a_removed_adapter_in_use_leaves_when_its_rows_end(
     assert any(layer.active for layer in manager._layers.values())  # still held by its row
     manager.release(slots)
     assert all(not layer.active for layer in manager._layers.values())
+
+
+def test_an_adapter_on_new_layers_in_a_low_slot_batches_with_one_in_a_high_slot(
+    engine: DecoderEngine, llama_adapters: LlamaWithAdapters
+) -> None:
+    qv, everything, mlp = (spec.name for spec in llama_adapters.specs)
+    manager = attach_adapters(engine, llama_adapters.specs, capacity=2)
+    engine.logits(IDS, [qv])  # slot 1: wraps q and v
+    engine.logits(IDS, [mlp])  # slot 2: wraps k, o and down
+    engine.logits(IDS, [mlp])
+    alone = {name: engine.logits(IDS, [name]) for name in (everything, mlp)}  # evicts qv
+    assert {e["name"]: e["state"] for e in manager.listing()}[qv] == "available"
+    # `everything` sits in slot 1 and brought gate/up, whose stacks must still index slot 2.
+    mixed = engine.logits(IDS * 3, [mlp, everything, None])
+    torch.testing.assert_close(mixed[0], alone[mlp][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(mixed[1], alone[everything][0], atol=1e-5, rtol=0)

@@ -16,6 +16,7 @@ from .common import (
     object_meta,
     selector_labels,
 )
+from .adapters import adapter_mount
 from .volumes import model_storage, offload_storage, scratch_storage
 
 COMPONENT = "serving"
@@ -47,10 +48,12 @@ class Placement:
 def build_deployment(model: InferenceModel, placement: Placement, settings: Settings) -> Manifest:
     namespace = model.metadata.namespace or "default"
     offload, offload_dir = offload_storage(placement.tier_class, namespace, model.name)
+    adapters = adapter_mount(model, settings.model_mount_root)
     storage = (
         model_storage([placement.source_uri], settings.model_mount_root)
         .merge(offload)
         .merge(scratch_storage())
+        .merge(adapters.storage)
     )
     args = [
         "serve",
@@ -64,6 +67,7 @@ def build_deployment(model: InferenceModel, placement: Placement, settings: Sett
         args += ["--offload-dir", offload_dir]
     if placement.max_batch:
         args += ["--max-batch", str(placement.max_batch)]
+    args += adapters.args
     container = {
         "name": "runtime",
         "image": settings.runtime_image_cuda if placement.gpu else settings.runtime_image,

@@ -46,7 +46,7 @@ class LoraLinear(nn.Module):
     lora_a: torch.Tensor
     lora_b: torch.Tensor
 
-    def __init__(self, base: nn.Module, rows: AdapterRows, dtype: torch.dtype, slots: int) -> None:
+    def __init__(self, base: nn.Module, rows: AdapterRows, dtype: torch.dtype) -> None:
         super().__init__()
         self.base = base
         self.rows = rows
@@ -56,10 +56,10 @@ class LoraLinear(nn.Module):
         """Slots whose adapter changes this layer."""
         device = _device(base)
         # Non-persistent: the base's weight_bytes stays the base's; adapters are counted apart.
-        # Every slot from the start (rank 0 until an adapter arrives): any row's slot indexes.
-        empty_a = torch.zeros(slots, 0, self.in_features, dtype=dtype, device=device)
+        # Stacks grow with the highest slot in use (`reserve`) and the largest rank (`put`).
+        empty_a = torch.zeros(1, 0, self.in_features, dtype=dtype, device=device)
         self.register_buffer("lora_a", empty_a, persistent=False)
-        empty_b = torch.zeros(slots, self.out_features, 0, dtype=dtype, device=device)
+        empty_b = torch.zeros(1, self.out_features, 0, dtype=dtype, device=device)
         self.register_buffer("lora_b", empty_b, persistent=False)
 
     def put(self, slot: int, a: torch.Tensor, b: torch.Tensor) -> None:
@@ -71,6 +71,10 @@ class LoraLinear(nn.Module):
         self.lora_a[slot, :rank] = a
         self.lora_b[slot, :, :rank] = b
         self.active.add(slot)
+
+    def reserve(self, slots: int) -> None:
+        """Makes room for slots 0..slots-1 (empty ones are zeros: they add nothing)."""
+        self._grow(slots, 0)
 
     def clear(self, slot: int) -> None:
         if slot in self.active:
@@ -119,7 +123,7 @@ def _device(module: nn.Module) -> torch.device:
 
 
 def wrap_linears(
-    model: nn.Module, names: Sequence[str], rows: AdapterRows, dtype: torch.dtype, slots: int
+    model: nn.Module, names: Sequence[str], rows: AdapterRows, dtype: torch.dtype
 ) -> dict[str, LoraLinear]:
     """Replaces each named module (a Linear or a quantized one) by a LoraLinear around it."""
     wrapped = {}
@@ -128,7 +132,7 @@ def wrap_linears(
         parent = model.get_submodule(parent_name) if parent_name else model
         current = getattr(parent, attr)
         if not isinstance(current, LoraLinear):
-            current = LoraLinear(current, rows, dtype, slots)
+            current = LoraLinear(current, rows, dtype)
             setattr(parent, attr, current)
         wrapped[name] = current
     return wrapped
