@@ -8,6 +8,7 @@ from typing import Any
 from ..api import InferenceModel, Precision, TierClass
 from ..planner.candidates import CandidateKey
 from ..settings import Settings
+from .adapters import adapter_mount
 from .common import (
     CANDIDATE_ANNOTATION,
     CONTAINER_SECURITY_CONTEXT,
@@ -16,7 +17,6 @@ from .common import (
     object_meta,
     selector_labels,
 )
-from .adapters import adapter_mount
 from .volumes import model_storage, offload_storage, scratch_storage
 
 COMPONENT = "serving"
