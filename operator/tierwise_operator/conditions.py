@@ -15,6 +15,8 @@ PROFILED = "Profiled"
 ACCURACY_WITHIN_BUDGET = "AccuracyWithinBudget"
 SLO_MET = "SLOMet"
 METRICS_AVAILABLE = "MetricsAvailable"
+ADAPTERS_READY = "AdaptersReady"
+"""Set only for models with spec.adapters: whether every adapter can be served."""
 
 ALL_TYPES = (
     READY,

@@ -58,7 +58,7 @@ def test_resident_adapters_add_their_bytes_to_each_replica(three_tiers: list[Tie
     plan = decide(_with_adapters(adapters, measured), three_tiers, NOW)
     assert str(plan.chosen.key) == str(without.chosen.key) == "int8/cpu"
     assert plan.chosen is not None and without.chosen is not None
-    # Two resident (maxResidentAdapters) plus the base's zero slot, each the largest's size.
+    # maxResidentAdapters (2) slots plus the base's zero slot, each the largest's size.
     assert plan.chosen.figures.adapter_bytes == 3 * 60 * MiB
     grown = plan.chosen.figures.resident_bytes - without.chosen.figures.resident_bytes
     assert grown == 3 * 60 * MiB

@@ -13,9 +13,11 @@ GUESSED_SHARE = 0.02
 def resident_adapter_bytes(
     model: InferenceModel, profile: ModelProfile | None, weight_bytes: int
 ) -> tuple[int, bool]:
-    """(bytes, estimated) the adapters take in one replica: the largest `maxResidentAdapters`
-    of them, plus the all-zero slot of the base rows, each padded to the largest rank as
-    the runtime stacks them (so: the largest adapter's size per slot)."""
+    """(bytes, estimated) reserved for adapters in one replica: `maxResidentAdapters` slots
+    plus the all-zero slot of the base rows, each the size of the largest adapter (the
+    runtime pads every slot to the largest rank). Reserved for every slot even with fewer
+    adapters listed, so that adding one does not change the memory request, which would
+    restart the replicas."""
     adapters = model.spec.adapters
     if not adapters:
         return 0, False
@@ -30,8 +32,7 @@ def resident_adapter_bytes(
             estimated = True
     if not sizes:
         return 0, estimated
-    resident = min(len(sizes), model.spec.max_resident_adapters)
-    return (resident + 1) * max(sizes), estimated
+    return (model.spec.max_resident_adapters + 1) * max(sizes), estimated
 
 
 def adapter_refusal(

@@ -21,6 +21,7 @@ from ..kube import PDBS
 from ..manifests import parse_resource
 from ..planner import ChangeKind, CurrentPlan, Plan, PlannerSettings, decide
 from ..settings import Settings
+from .adapters_step import adapters_step
 from .conditions_step import (
     ConditionSetter,
     metrics_condition,
@@ -88,6 +89,7 @@ def reconcile(
     )
     actions = Actions(status={}, create=outcome.create, plan=plan)
     _children(actions, model, plan, world, settings)
+    adapters_step(actions, model, outcome.profile, setter, status)
     setter.set(PROFILED, outcome.ready, outcome.reason, outcome.message)
     serving_conditions(
         setter, plan, world.deployment, failed, profiling=outcome.reason == "Profiling"
@@ -98,7 +100,7 @@ def reconcile(
         plan, outcome, failed=failed, setter=setter, generation=generation, world=world
     )
     _keep_decision_time(actions.status, status)
-    actions.events = _events(status, plan, outcome, fresh, setter)
+    actions.events += _events(status, plan, outcome, fresh, setter)
     return actions
 
 
