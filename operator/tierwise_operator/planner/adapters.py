@@ -49,6 +49,8 @@ def adapter_refusal(
 
     if variant != PRIMARY_VARIANT:
         return f"adapters are trained on the primary checkpoint, not variant {variant!r}"
+    if tier is TierKind.OFFLOAD:
+        return "adapters are not served on the offload tier (its weights stream from disk)"
     measured = {a.name: a for a in profile.adapters} if profile else {}
     for adapter in adapters:
         if adapter.accuracy_budget is None or precision is Precision.FP32:

@@ -82,6 +82,7 @@ class AdapterManager:
         self._free = list(range(1, self.capacity + 1))
         self._layers: dict[str, LoraLinear] = {}
         self._device = next(iter(self.model.state_dict().values())).device
+        self._itemsize = torch.empty(0, dtype=self.dtype).element_size()
         self._shapes = {
             name: LinearShape(m.in_features, m.out_features)  # type: ignore[arg-type]
             for name, m in targetable(self.model).items()
@@ -263,6 +264,7 @@ class AdapterManager:
             "error": entry.error,
             "rank": None if files is None else files.rank,
             "bytes": None if files is None else files.nbytes,
+            "resident_bytes": None if files is None else files.numel * self._itemsize,
             "target_modules": None if files is None else sorted(files.modules),
             "loads": entry.loads,
             "last_load_ms": None if entry.last_load_s is None else entry.last_load_s * 1e3,

@@ -64,6 +64,8 @@ class AdapterFiles:
     """The largest rank of any module."""
     nbytes: int
     """Bytes of A and B of every module as stored."""
+    numel: int
+    """Elements of A and B of every module (times the served dtype's size: resident bytes)."""
     base_model: str | None
 
     def load(self, dtype: torch.dtype, device: torch.device) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -109,10 +111,12 @@ def read_adapter(
         )
     if not modules:
         raise AdapterError(name, f"{weights} holds no LoRA weights")
-    nbytes = sum(math.prod(entries[k]) * _itemsize(sizes[k]) for k in entries if k in _used(pairs))
+    used = _used(pairs)
+    nbytes = sum(math.prod(entries[k]) * _itemsize(sizes[k]) for k in entries if k in used)
+    numel = sum(math.prod(entries[k]) for k in entries if k in used)
     return AdapterFiles(
         name=name, folder=folder, modules=modules, rank=max(m.rank for m in modules.values()),
-        nbytes=nbytes, base_model=config.get("base_model_name_or_path"),
+        nbytes=nbytes, numel=numel, base_model=config.get("base_model_name_or_path"),
     )  # fmt: skip
 
 
