@@ -221,9 +221,8 @@ class AdapterManager:
             entry.files, entry.error = None, f"cannot load {files.folder}: {exc}"
             raise AdapterError(entry.spec.name, entry.error) from None
         self._layers.update(wrap_linears(self.model, list(weights), self.rows, self.dtype))
-        top = max([slot, *self._by_slot]) + 1
         for layer in self._layers.values():  # any row's slot must index every layer's stack
-            layer.reserve(top)
+            layer.reserve(self.capacity + 1)  # at once: growing per load copies every stack
         for module, (a, b) in weights.items():
             self._layers[module].put(slot, a, b)
         entry.slot, entry.loads = slot, entry.loads + 1
