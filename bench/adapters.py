@@ -172,8 +172,9 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, Any]]) -> None:
     one, multi = runs["separate"], runs["adapters"]
     mib = 2**20
     separate_mem = 8 * one["memory"][key]
-    print(f"model {args.model} {args.precision} on {args.device}; 8 adapters rank {args.rank} "
-          f"on all 7 projections ({args.adapter_dtype}); {args.tokens} tokens per stream")  # fmt: skip
+    print(f"model {args.model} {args.precision} on {args.device}; 8 adapters rank "
+          f"{args.rank} on all 7 projections ({args.adapter_dtype}); "
+          f"{args.tokens} tokens per stream")  # fmt: skip
     print(f"memory ({key}):")
     print(f"  one replica, base only         {one['memory'][key] / mib:8.1f} MiB")
     print(f"  8 separate replicas            {separate_mem / mib:8.1f} MiB (8 x one)")
