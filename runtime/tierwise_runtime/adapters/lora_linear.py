@@ -2,8 +2,11 @@
 
 Punica/S-LoRA style: the base weight is never merged, so one batch can mix rows for
 different adapters and the base. Each wrapped layer keeps its adapters' A and B stacked by
-slot ([slots, r, in], [slots, out, r], ranks zero-padded, slot 0 all zeros for the base);
-a forward gathers every row's slot and adds `(x A^T) B^T` with two batched matmuls.
+slot (A [slots, r, in], B [out, slots, r], ranks zero-padded, slot 0 all zeros for the
+base). A batch of one slot is two small matmuls; a mixed batch multiplies every row by all
+slots' A at once, keeps each row's own slot (a one-hot mask) and multiplies by all B: two
+matmuls and a mask whatever the mix, where gathering each row's A and B would copy them
+per layer and step (docs/benchmarks.md compares the two).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class AdapterRows:
         """[B] int64 on the model's device, or None: every row on the base."""
         self.single: int | None = BASE_SLOT
         """The one slot every row shares, or None when rows differ."""
+        self._masks: dict[tuple[int, torch.dtype], torch.Tensor] = {}
 
     @contextlib.contextmanager
     def use(self, slots: Sequence[int], device: torch.device) -> Iterator[None]:
@@ -34,10 +38,20 @@ class AdapterRows:
         distinct = set(slots)
         self.single = next(iter(distinct)) if len(distinct) == 1 else None
         self.slots = None if self.single is not None else torch.tensor(list(slots), device=device)
+        masks, self._masks = self._masks, {}
         try:
             yield
         finally:
             self.slots, self.single = previous
+            self._masks = masks
+
+    def mask(self, slots: int, dtype: torch.dtype) -> torch.Tensor:
+        """[B, slots] one-hot of each row's slot (made once per forward, not per layer)."""
+        key = (slots, dtype)
+        if key not in self._masks:
+            assert self.slots is not None
+            self._masks[key] = F.one_hot(self.slots, slots).to(dtype)
+        return self._masks[key]
 
 
 class LoraLinear(nn.Module):
@@ -59,7 +73,7 @@ class LoraLinear(nn.Module):
         # Stacks grow with the highest slot in use (`reserve`) and the largest rank (`put`).
         empty_a = torch.zeros(1, 0, self.in_features, dtype=dtype, device=device)
         self.register_buffer("lora_a", empty_a, persistent=False)
-        empty_b = torch.zeros(1, self.out_features, 0, dtype=dtype, device=device)
+        empty_b = torch.zeros(self.out_features, 1, 0, dtype=dtype, device=device)
         self.register_buffer("lora_b", empty_b, persistent=False)
 
     def put(self, slot: int, a: torch.Tensor, b: torch.Tensor) -> None:
@@ -67,9 +81,9 @@ class LoraLinear(nn.Module):
         rank = a.shape[0]
         self._grow(slot + 1, rank)
         self.lora_a[slot].zero_()
-        self.lora_b[slot].zero_()
+        self.lora_b[:, slot].zero_()
         self.lora_a[slot, :rank] = a
-        self.lora_b[slot, :, :rank] = b
+        self.lora_b[:, slot, :rank] = b
         self.active.add(slot)
 
     def reserve(self, slots: int) -> None:
@@ -79,7 +93,7 @@ class LoraLinear(nn.Module):
     def clear(self, slot: int) -> None:
         if slot in self.active:
             self.lora_a[slot].zero_()
-            self.lora_b[slot].zero_()
+            self.lora_b[:, slot].zero_()
             self.active.discard(slot)
 
     def _grow(self, slots: int, rank: int) -> None:
@@ -88,9 +102,9 @@ class LoraLinear(nn.Module):
             return
         slots, rank = max(slots, have_slots), max(rank, have_rank)
         a = self.lora_a.new_zeros(slots, rank, self.in_features)
-        b = self.lora_b.new_zeros(slots, self.out_features, rank)
+        b = self.lora_b.new_zeros(self.out_features, slots, rank)
         a[:have_slots, :have_rank] = self.lora_a
-        b[:have_slots, :, :have_rank] = self.lora_b
+        b[:, :have_slots, :have_rank] = self.lora_b
         self.lora_a, self.lora_b = a, b
 
     def stack_bytes(self) -> int:
@@ -104,15 +118,18 @@ class LoraLinear(nn.Module):
             if single not in self.active:
                 return y
             h = F.linear(F.linear(x.to(self.lora_a.dtype), self.lora_a[single]),
-                         self.lora_b[single])  # fmt: skip
+                         self.lora_b[:, single])  # fmt: skip
             return y + h.to(y.dtype)
         assert slots is not None
         if not self.active:
             return y
+        n, r = self.lora_a.shape[0], self.lora_a.shape[1]
         xa = x.to(self.lora_a.dtype).reshape(x.shape[0], -1, self.in_features)  # [B, S, in]
-        h = torch.bmm(xa, self.lora_a[slots].transpose(1, 2))  # [B, S, r]
-        h = torch.bmm(h, self.lora_b[slots].transpose(1, 2))  # [B, S, out]
-        return y + h.reshape(y.shape).to(y.dtype)
+        h = F.linear(xa, self.lora_a.view(n * r, self.in_features))  # [B, S, n * r]
+        mask = self.rows.mask(n, h.dtype)[:, None, :, None]  # [B, 1, n, 1]
+        h = (h.view(*h.shape[:2], n, r) * mask).view(*h.shape[:2], n * r)
+        out = F.linear(h, self.lora_b.view(self.out_features, n * r))  # [B, S, out]
+        return y + out.reshape(y.shape).to(y.dtype)
 
 
 def _device(module: nn.Module) -> torch.device:
