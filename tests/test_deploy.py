@@ -152,9 +152,10 @@ def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
     }
 
 
-def test_configmaps_are_only_read_by_name(default_install: list[dict[str, Any]]) -> None:
+def test_configmaps_are_read_by_name_and_never_listed(default_install: list[dict[str, Any]]) -> None:
     verbs = {v for g, r, v in _grants(_one(default_install, "ClusterRole")) if r == "configmaps"}
-    assert verbs == {"get"}
+    # get: eval sets, by name; create and patch: the adapters list it applies per model.
+    assert verbs == {"get", "create", "patch"}
 
 
 def test_namespaced_install_writes_only_in_the_namespaces_it_watches(
@@ -173,7 +174,7 @@ def test_namespaced_install_writes_only_in_the_namespaces_it_watches(
     for role in roles:
         granted = _grants(role)
         assert {(g, r) for g, r, v in granted if v in WRITES} >= CHILDREN
-        assert {v for g, r, v in granted if r == "configmaps"} == {"get"}
+        assert {v for g, r, v in granted if r == "configmaps"} == {"get", "create", "patch"}
         binding = bindings[role["metadata"]["namespace"]]
         assert binding["roleRef"]["name"] == role["metadata"]["name"]
         assert binding["subjects"][0] == {

@@ -17,6 +17,8 @@ SLO_MET = "SLOMet"
 METRICS_AVAILABLE = "MetricsAvailable"
 INPUTS_RESOLVED = "InputsResolved"
 """Every TierClass the spec names exists and nothing given is ignored."""
+ADAPTERS_READY = "AdaptersReady"
+"""Set only for models with spec.adapters: whether every adapter can be served."""
 
 ALL_TYPES = (
     READY,

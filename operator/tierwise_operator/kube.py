@@ -52,6 +52,7 @@ _BY_KIND = {
     ("v1", "Service"): SERVICES,
     ("policy/v1", "PodDisruptionBudget"): PDBS,
     ("batch/v1", "Job"): JOBS,
+    ("v1", "ConfigMap"): CONFIGMAPS,
 }
 
 

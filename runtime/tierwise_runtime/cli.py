@@ -97,6 +97,14 @@ def add_serve(sub: SubParsers) -> None:
     p.add_argument("--max-queue", default=256, type=_positive, help="most items waiting")
     p.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's)")
     p.add_argument("--drain-timeout", default=30.0, type=_non_negative, help="seconds, on SIGTERM")
+    p.add_argument(
+        "--adapters",
+        type=Path,
+        help='LoRA adapters list ({"adapters": [{"name", "source"}]}), re-read while serving',
+    )
+    p.add_argument("--max-adapters", default=4, type=_positive, help="most adapters resident")
+    p.add_argument("--adapter-dtype", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--adapters-poll", default=5.0, type=_non_negative, help="seconds between reads")
     p.set_defaults(run=run_serve)
 
 
@@ -116,10 +124,12 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         limits=BatchLimits(args.max_batch, args.max_wait_ms / 1000, args.max_queue),
         drain_timeout_s=args.drain_timeout,
+        adapters_file=args.adapters,
+        adapters_poll_s=args.adapters_poll,
     )
 
     def load() -> Any:
-        return load_engine(
+        engine = load_engine(
             args.model,
             args.precision,
             device=args.device,
@@ -127,6 +137,14 @@ def run_serve(args: argparse.Namespace) -> int:
             group_size=args.group_size,
             name=args.name,
         )
+        if args.adapters is not None:
+            from .adapters.attach import ADAPTER_DTYPES, attach_adapters
+            from .adapters.listing import read_adapter_list
+
+            specs = read_adapter_list(args.adapters)
+            dtype = ADAPTER_DTYPES[args.adapter_dtype]
+            attach_adapters(engine, specs, capacity=args.max_adapters, dtype=dtype)
+        return engine
 
     return serve(load, config)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from .adapters.manager import prefetch_adapter
 from .batching import BatchLimits, DynamicBatcher, EngineWorker
 from .chat import NO_TEMPLATE, ChatMessage
 from .engine import ChatEngine, GenerationEngine, SamplingParams
@@ -192,6 +193,8 @@ class CompletionService:
         with self.batcher.reserve(count) as slots:
             ids = await self._worker.call(tokenize)
             check_lengths(ids, self._engine.info.max_tokens, completion=params.max_tokens)
+            if params.adapter is not None:  # a cold adapter loads now, and fails here
+                await self._worker.call(prefetch_adapter, self._engine, params.adapter)
             items = [
                 _Prompt(index, list(tokens), params, tuple(stop), post)
                 for index, tokens in enumerate(ids)
@@ -326,7 +329,8 @@ class _Running:
         for prompt in self.deferred:
             group = [*fits, prompt]
             ids, params = [p.ids for p in group], [p.params for p in group]
-            if self._session.width_after(ids, params) > context and (fits or self.live):
+            too_wide = self._session.width_after(ids, params) > context
+            if (too_wide or not _adapters_fit(self._session, params)) and (fits or self.live):
                 break
             fits = group
         if not fits:
@@ -371,6 +375,13 @@ class _Running:
             self.deferred.clear()
             self._session = self._new_session()
             self._on_running(0)
+
+
+def _adapters_fit(session: RunningBatch, params: Sequence[SamplingParams]) -> bool:
+    """Whether rows for `params` find adapter slots beside the running rows (a session
+    without adapters always has room)."""
+    fits = getattr(session, "adapters_fit", None)
+    return True if fits is None else bool(fits(params))
 
 
 def decode_group(engine: GenerationEngine, batch: list[_Prompt]) -> None:

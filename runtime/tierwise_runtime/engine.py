@@ -52,6 +52,8 @@ class SamplingParams:
     seed: int | None = None
     stop_token_ids: frozenset[int] = field(default_factory=frozenset)
     """Token ids that end the sequence (EOS is always one)."""
+    adapter: str | None = None
+    """The LoRA adapter the sequence decodes with (None: the base model)."""
 
 
 @runtime_checkable

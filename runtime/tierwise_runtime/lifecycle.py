@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from typing import Any
 
+from .adapters.manager import AdapterManager
 from .batching import BatchLimits, EngineWorker
 from .completion_service import CompletionService
 from .embedding_service import EmbeddingService
@@ -40,6 +41,8 @@ class Lifecycle:
         self.info: EngineInfo | None = None
         self.embeddings: EmbeddingService | None = None
         self.completions: CompletionService | None = None
+        self.adapters: AdapterManager | None = None
+        """The engine's LoRA adapters, when it has any attached."""
         self.created = int(time.time())
         self.stop_requested = asyncio.Event()
         """Set by SIGTERM/SIGINT or a failed load: the serve loop then drains and exits."""
@@ -66,6 +69,7 @@ class Lifecycle:
             self.stop_requested.set()
             return
         self.info = engine.info
+        self.adapters = getattr(engine, "adapters", None)
         self.metrics.engine_loaded(engine.info)
         if self._advance(Phase.WARMING, Phase.READY):
             log.info("ready: serving %s", engine.info.model_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 from aiohttp import web
 
+from .adapters.errors import AdapterError, UnknownAdapter
 from .api_errors import ApiError, error_body, invalid, unavailable
 from .api_requests import (
     ChatRequest,
@@ -40,15 +42,17 @@ routes = web.RouteTableDef()
 async def embeddings(request: web.Request) -> web.Response:
     life = request.app[LIFECYCLE]
     req = parse_embedding_request(parse_json(await request.read()))
-    info = _check_model(life, req.model)
+    info, adapter = _check_model(life, req.model)
     service = _embedding_service(life, info)
     if req.dimensions is not None and req.dimensions != info.embedding_dim:
         raise invalid(f"dimensions must be {info.embedding_dim} for this model", "dimensions")
     _check_count(request, len(req.texts), "input")
     try:
-        result = await service.embed(req.texts)
+        result = await service.embed(req.texts, adapter)
     except (QueueFull, InputTooLong) as exc:
         raise _refusal(request, exc, "input", len(req.texts)) from exc
+    except AdapterError as exc:
+        raise _bad_adapter(exc) from exc
     life.metrics.tokens.labels(kind="prompt").inc(result.prompt_tokens)
     data = [
         {"object": "embedding", "index": i, "embedding": _encode(vector, req)}
@@ -64,13 +68,16 @@ async def embeddings(request: web.Request) -> web.Response:
 async def completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
     req = parse_completion_request(parse_json(await request.read()))
-    info = _check_model(life, req.model)
+    info, adapter = _check_model(life, req.model)
     service = _completion_service(life, info, "/v1/completions")
     _check_count(request, len(req.prompts), "prompt")
+    params = dataclasses.replace(req.params, adapter=adapter)
     try:
-        stream = await service.submit(req.prompts, req.params, req.stop)
+        stream = await service.submit(req.prompts, params, req.stop)
     except (QueueFull, InputTooLong) as exc:
         raise _refusal(request, exc, "prompt", len(req.prompts)) from exc
+    except AdapterError as exc:
+        raise _bad_adapter(exc) from exc
     life.metrics.tokens.labels(kind="prompt").inc(stream.prompt_tokens)
     try:
         if req.stream:
@@ -84,12 +91,15 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
     req = parse_chat_request(parse_json(await request.read()))
-    info = _check_model(life, req.model)
+    info, adapter = _check_model(life, req.model)
     service = _completion_service(life, info, "/v1/chat/completions")
+    params = dataclasses.replace(req.params, adapter=adapter)
     try:
-        stream = await service.submit_chat(req.messages, req.params, req.stop)
+        stream = await service.submit_chat(req.messages, params, req.stop)
     except (QueueFull, InputTooLong) as exc:
         raise _refusal(request, exc, "messages", 1) from exc
+    except AdapterError as exc:
+        raise _bad_adapter(exc) from exc
     except InputError as exc:
         raise invalid(str(exc), "messages", "chat_unavailable") from exc
     life.metrics.tokens.labels(kind="prompt").inc(stream.prompt_tokens)
@@ -119,7 +129,25 @@ async def models(request: web.Request) -> web.Response:
             "weight_bytes": info.weight_bytes,
         },
     }
-    return web.json_response({"object": "list", "data": [model]})
+    data = [model, *_adapter_models(life, info)]
+    return web.json_response({"object": "list", "data": data})
+
+
+def _adapter_models(life: Lifecycle, info: EngineInfo) -> list[dict[str, Any]]:
+    """One entry per listed adapter: its id, its base (`parent`) and its state."""
+    if life.adapters is None:
+        return []
+    return [
+        {
+            "id": entry["name"],
+            "object": "model",
+            "created": life.created,
+            "owned_by": "tierwise",
+            "parent": info.model_name,
+            "tierwise": {"adapter": entry},
+        }
+        for entry in life.adapters.listing()
+    ]
 
 
 async def _whole_completion(
@@ -264,16 +292,35 @@ def _loaded(life: Lifecycle) -> EngineInfo:
     return life.info
 
 
-def _check_model(life: Lifecycle, model: str) -> EngineInfo:
+def _check_model(life: Lifecycle, model: str) -> tuple[EngineInfo, str | None]:
+    """The engine's info (named as the request names it) and the adapter `model` names:
+    the base's name, an adapter's (`NAME` or `BASE:NAME`), or a 404."""
     info = _loaded(life)
-    if model != info.model_name:
-        raise ApiError(
-            404,
-            f"the model {model!r} does not exist here; this server serves {info.model_name!r}",
-            param="model",
-            code="model_not_found",
-        )
-    return info
+    if model == info.model_name:
+        return info, None
+    served = repr(info.model_name)
+    if life.adapters is not None:
+        try:
+            adapter = life.adapters.resolve_model(model)
+        except UnknownAdapter:
+            names = life.adapters.names()
+            served += f" and its adapters {', '.join(names)}" if names else " (no adapters)"
+        except AdapterError as exc:
+            raise _bad_adapter(exc) from exc
+        else:
+            return dataclasses.replace(info, model_name=model), adapter
+    raise ApiError(
+        404,
+        f"the model {model!r} does not exist here; this server serves {served}",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def _bad_adapter(exc: AdapterError) -> ApiError:
+    """A listed adapter that cannot serve: the base and the other adapters still do."""
+    return invalid(f"{exc}; the base model and other adapters still serve", "model",
+                   "adapter_unavailable")  # fmt: skip
 
 
 def _embedding_service(life: Lifecycle, info: EngineInfo) -> EmbeddingService:

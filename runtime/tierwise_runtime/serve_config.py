@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .batching import BatchLimits
 
@@ -19,3 +20,7 @@ class ServeConfig:
     retry_after_s: int = 1
     #: Largest request body accepted (413 beyond).
     max_body_bytes: int = 8 * 2**20
+    #: The adapters list (a ConfigMap mount) re-read while serving; None: no watching.
+    adapters_file: Path | None = None
+    #: Seconds between reads of `adapters_file`.
+    adapters_poll_s: float = 5.0

@@ -21,6 +21,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from .adapters.errors import AdapterError
+from .adapters.listing import watch_adapter_list
+from .adapters.manager import AdapterSpec
 from .api_errors import ApiError, error_middleware, unavailable
 from .appkeys import CONFIG, LIFECYCLE
 from .lifecycle import EngineLoader, Lifecycle, Phase
@@ -129,14 +132,33 @@ def create_app(
 
     async def run_lifecycle(app: web.Application) -> AsyncIterator[None]:
         loading = asyncio.create_task(life.start(load))
+        tasks = [loading]
+        if config.adapters_file is not None:
+            tasks.append(asyncio.create_task(_watch_adapters(life, config, loading)))
         yield
-        loading.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loading
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await life.close()
 
     app.cleanup_ctx.append(run_lifecycle)
     return app
+
+
+async def _watch_adapters(
+    life: Lifecycle, config: ServeConfig, loading: asyncio.Task[None]
+) -> None:
+    """Once loaded, keeps the engine's adapters in step with the list file."""
+    await asyncio.shield(loading)
+    manager, path = life.adapters, config.adapters_file
+    if manager is None or path is None:
+        return
+
+    async def apply(specs: list[AdapterSpec]) -> list[AdapterError]:
+        return await life.worker.call(manager.configure, specs)
+
+    await watch_adapter_list(path, apply, config.adapters_poll_s)
 
 
 def serve(load: EngineLoader, config: ServeConfig) -> int:

@@ -88,6 +88,50 @@ class ModelSpec(ApiModel):
         return variants
 
 
+ADAPTER_SOURCE_PATTERN = r"^(file:///|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/)\S+$"
+
+
+class AdapterSource(ApiModel):
+    uri: str = Field(json_schema_extra={"pattern": ADAPTER_SOURCE_PATTERN})
+    """Folder of a PEFT LoRA adapter (`adapter_config.json` + `adapter_model.safetensors`):
+    `pvc://claim/path` (mounted read-only into the pods) or `file:///path` (on the node)."""
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, uri: str) -> str:
+        if not re.match(ADAPTER_SOURCE_PATTERN, uri):
+            raise ValueError(
+                f'"{uri}" is not an adapter source (examples: pvc://adapters/support-bot, '
+                "file:///adapters/support-bot)"
+            )
+        return uri
+
+
+class AdapterBudget(ApiModel):
+    max_degradation: Percentage
+    """The most this adapter's output may move, at the chosen base precision, from the same
+    adapter on the fp32 base (the same measure as spec.accuracyBudget), e.g. `3%`."""
+
+    @field_validator("max_degradation")
+    @classmethod
+    def _within_unit(cls, value: Percentage) -> Percentage:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{value} is outside 0..100%")
+        return value
+
+
+class Adapter(ApiModel):
+    """A LoRA fine-tune served on the same replicas as the base model."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=63)
+    """DNS label; clients pass it (or `<model>:<name>`) as `model` in their requests."""
+    source: AdapterSource
+    """Where the adapter's files are."""
+    accuracy_budget: AdapterBudget | None = None
+    """How much the base's precision may change this adapter's output; unbounded when unset
+    (the model's own budget still binds the base)."""
+
+
 class ConfigMapKeyRef(ApiModel):
     name: str = Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)
     """Name of the ConfigMap, in the InferenceModel's namespace."""
@@ -193,6 +237,28 @@ class InferenceModelSpec(ApiModel):
     """Who keeps scarce GPU memory first: a higher priority is never displaced by a lower."""
     profile: ModelProfile | None = None
     """A measured profile given inline; the operator then runs no profile Job."""
+    adapters: list[Adapter] = Field(
+        default_factory=list,
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+    """LoRA adapters served on the base's replicas. Editing the list rewrites a ConfigMap the
+    replicas re-read, without restarting them (but the first adapter added, or the last
+    removed, changes the pod template once, as does a new pvc claim)."""
+    max_resident_adapters: int = Field(default=4, ge=1, le=64)
+    """Adapters each replica holds in memory at once (least recently used leave first; the
+    rest load on demand); the planner counts their bytes in each replica's memory."""
+
+    @field_validator("adapters")
+    @classmethod
+    def _unique_adapters(cls, adapters: list[Adapter]) -> list[Adapter]:
+        names = [a.name for a in adapters]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"adapter names must be unique (repeated: {', '.join(dupes)})")
+        return adapters
 
     @field_validator("precisions")
     @classmethod
@@ -346,7 +412,7 @@ class InferenceModelStatus(ApiModel):
         },
     )
     """Ready, Progressing, Degraded, Profiled, AccuracyWithinBudget, SLOMet, MetricsAvailable,
-    InputsResolved."""
+    InputsResolved, AdaptersReady."""
 
 
 class InferenceModel(ApiModel):

@@ -113,6 +113,46 @@ class EvalSetInfo(ApiModel):
     """Number of texts."""
 
 
+class AdapterAccuracy(ApiModel):
+    """How far an adapter's output moves when the base runs at one precision, against the
+    same adapter on the fp32 base (the model's own accuracy measure)."""
+
+    precision: Precision
+    """Precision of the base."""
+    tier: TierKind
+    """Tier the base ran on."""
+    delta: float = Field(ge=0)
+    """1 - mean cosine for embeddings, relative perplexity increase for generation."""
+
+
+class AdapterProfile(ApiModel):
+    """What one LoRA adapter of `spec.adapters` costs and how the base's precision moves it."""
+
+    name: str
+    """The adapter's name in the spec."""
+    uri: str
+    """Its source as profiled."""
+    resident_bytes: int | None = Field(default=None, ge=0)
+    """Bytes it takes resident in a replica (its A and B matrices as served)."""
+    rank: int | None = Field(default=None, ge=1)
+    """Its largest LoRA rank."""
+    load_ms: float | None = Field(default=None, ge=0)
+    """A cold load from its files, milliseconds."""
+    mixed_batch_overhead: float | None = None
+    """Latency of a batch mixing this adapter, others and the base, relative to the same
+    batch on the base alone (0.1 = 10% slower)."""
+    accuracy: list[AdapterAccuracy] = Field(default_factory=list)
+    """Per base precision and tier."""
+    error: str | None = None
+    """Why the adapter cannot be served (missing files, a rank or module the base lacks)."""
+
+    def delta(self, precision: Precision, tier: TierKind) -> float | None:
+        """Its measured delta at `precision` (on `tier`, else on any tier measured)."""
+        same = [a for a in self.accuracy if a.precision is precision]
+        exact = [a for a in same if a.tier is tier]
+        return (exact or same)[0].delta if (exact or same) else None
+
+
 class ModelProfile(ApiModel):
     """Measured figures for every candidate of one model, written by `tierwise-runtime profile`."""
 
@@ -128,6 +168,8 @@ class ModelProfile(ApiModel):
     """RFC 3339 time of the measurement."""
     candidates: list[CandidateProfile] = Field(default_factory=list)
     """One entry per variant x precision x tier measured."""
+    adapters: list[AdapterProfile] = Field(default_factory=list)
+    """One entry per LoRA adapter of spec.adapters, measured on the primary checkpoint."""
 
     def candidate(
         self, precision: Precision, tier: TierKind, variant: str = PRIMARY_VARIANT

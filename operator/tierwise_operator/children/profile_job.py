@@ -37,6 +37,8 @@ def profile_key(model: InferenceModel, eval_digest: str = "") -> str:
         "eval": spec.accuracy_budget.eval_set.to_wire() if spec.accuracy_budget.eval_set else None,
         "evalDigest": eval_digest,
     }
+    if spec.adapters:  # only then, so models without adapters keep the key they had
+        ident["adapters"] = sorted((a.name, a.source.uri) for a in spec.adapters)
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -55,7 +57,11 @@ def build_profile_job(
     """One Job per device class (cpu covers the cpu and offload tiers), placed like `tier`."""
     device = device_for(tier)
     spec = model.spec
-    uris = [spec.model.source.uri, *(v.source.uri for v in spec.model.variants)]
+    uris = [
+        spec.model.source.uri,
+        *(v.source.uri for v in spec.model.variants),
+        *(a.source.uri for a in spec.adapters),
+    ]
     eval_ref = (
         spec.accuracy_budget.eval_set.config_map_ref if spec.accuracy_budget.eval_set else None
     )
@@ -70,6 +76,8 @@ def build_profile_job(
     ]  # fmt: skip
     for variant in spec.model.variants:
         args += ["--variant", f"{variant.name}={variant.source.uri}"]
+    for adapter in spec.adapters:
+        args += ["--adapter", f"{adapter.name}={adapter.source.uri}"]
     if eval_path:
         args += ["--eval", eval_path]
     args += list(settings.profile_args)

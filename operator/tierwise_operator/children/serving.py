@@ -8,6 +8,7 @@ from typing import Any
 from ..api import InferenceModel, Precision, TierClass
 from ..planner.candidates import CandidateKey
 from ..settings import Settings
+from .adapters import adapter_mount
 from .common import (
     CANDIDATE_ANNOTATION,
     CONTAINER_SECURITY_CONTEXT,
@@ -48,11 +49,13 @@ def build_deployment(model: InferenceModel, placement: Placement, settings: Sett
     namespace = model.metadata.namespace or "default"
     offload, offload_dir = offload_storage(placement.tier_class, namespace, model.name)
     keys, key_file = api_key_storage(settings.runtime_api_key_secret)
+    adapters = adapter_mount(model, settings.model_mount_root)
     storage = (
         model_storage([placement.source_uri], settings.model_mount_root)
         .merge(offload)
         .merge(scratch_storage())
         .merge(keys)
+        .merge(adapters.storage)
     )
     args = [
         "serve",
@@ -68,6 +71,7 @@ def build_deployment(model: InferenceModel, placement: Placement, settings: Sett
         args += ["--max-batch", str(placement.max_batch)]
     if key_file:
         args += ["--api-key-file", key_file]
+    args += adapters.args
     container = {
         "name": "runtime",
         "image": settings.runtime_image_cuda if placement.gpu else settings.runtime_image,

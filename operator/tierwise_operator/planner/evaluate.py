@@ -112,6 +112,8 @@ def evaluate(
         )
     if figures.accuracy_delta > budget + 1e-12:
         return base.broken(Stage.ACCURACY, explain.accuracy(figures.accuracy_delta, budget))
+    if figures.adapter_problem is not None:
+        return base.broken(Stage.ACCURACY, figures.adapter_problem)
     slo = model.spec.slo.latency_p99
     sized = size(model, base, None if slo is None else float(slo))
     assert sized.need is not None

@@ -15,6 +15,7 @@ from ..api import (
     TierKind,
 )
 from . import estimate
+from .adapters import adapter_refusal, resident_adapter_bytes
 from .latency import LatencyCurve
 
 
@@ -31,6 +32,10 @@ class Figures:
     estimated: tuple[str, ...] = ()
     missing: str | None = None
     """Why the candidate cannot be planned at all (no figures, failed profiling)."""
+    adapter_bytes: int = 0
+    """Bytes of the LoRA adapters resident in each replica (part of resident_bytes)."""
+    adapter_problem: str | None = None
+    """Why this candidate cannot serve the adapters (a budget it breaks), in words."""
 
 
 def profile_of(model: InferenceModel) -> ModelProfile | None:
@@ -69,7 +74,10 @@ class FigureSource:
                 f"no profile and no parameter count for variant {variant!r} to estimate from"
             )
         guessed: list[str] = []
-        resident = self._resident(entry, weights, kind, guessed)
+        adapters, adapters_guessed = resident_adapter_bytes(self.model, self.profile, weights)
+        if adapters_guessed:
+            guessed.append("adapters")
+        resident = self._resident(entry, weights, kind, guessed) + adapters
         kv = self._kv(entry, variant, params, guessed)
         delta = self._accuracy(variant, precision, kind, guessed)
         cores = self._cores(entry, kind)
@@ -77,7 +85,9 @@ class FigureSource:
             entry, variant, precision, kind,
             params=params, cores=cores, bandwidth=bandwidth, guessed=guessed,
         )  # fmt: skip
-        return Figures(weights, resident, kv, delta, curve, cores, tuple(guessed))
+        problem = adapter_refusal(self.model, self.profile, variant, precision, kind)
+        return Figures(weights, resident, kv, delta, curve, cores, tuple(guessed),
+                       adapter_bytes=adapters, adapter_problem=problem)  # fmt: skip
 
     def _entry(self, variant: str, precision: Precision, kind: TierKind) -> CandidateProfile | None:
         return self.profile.candidate(precision, kind, variant) if self.profile else None

@@ -25,6 +25,7 @@ from ..planner import ChangeKind, CurrentPlan, Plan, PlannerSettings, decide
 from ..planner.input_checks import condition as input_condition
 from ..planner.input_checks import model_findings
 from ..settings import Settings
+from .adapters_step import adapters_step
 from .conditions_step import (
     ConditionSetter,
     metrics_condition,
@@ -134,6 +135,7 @@ def finish(
     p, world, setter = prepared, prepared.world, prepared.setter
     actions = Actions(status={}, create=p.outcome.create, plan=plan)
     _children(actions, p.model, plan, world, settings)
+    adapters_step(actions, p.model, p.outcome.profile, setter, p.status)
     setter.set(PROFILED, p.outcome.ready, p.outcome.reason, p.outcome.message)
     serving_conditions(
         setter, plan, world.deployment, p.failed, profiling=p.outcome.reason == "Profiling"
@@ -147,7 +149,7 @@ def finish(
     if round_id is not None and isinstance(actions.status.get("decision"), dict):
         actions.status["decision"]["round"] = round_id
     _keep_decision_time(actions.status, p.status)
-    actions.events = _events(p.status, plan, p.outcome, p.fresh, setter) + inputs_event
+    actions.events += _events(p.status, plan, p.outcome, p.fresh, setter) + inputs_event
     return actions
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..adapters.manager import AdapterManager, adapter_rows
 from ..checkpoint.tokenizer import TextTokenizer
 from ..engine import EngineInfo
 from ..errors import InputError
@@ -21,16 +22,22 @@ class EncoderEngine:
     ) -> None:
         self.model, self.tokenizer, self.info, self.device = model, tokenizer, info, device
         self.pad_id = model.config.pad_token_id
+        self.adapters: AdapterManager | None = None
+        """Set by `adapters.attach`: the LoRA adapters texts may be embedded with."""
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer.encode(texts)
 
-    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+    def embed(
+        self, texts: Sequence[str], adapters: Sequence[str | None] | None = None
+    ) -> torch.Tensor:
+        """`adapters`: one per text (None: the base), when LoRA adapters are attached."""
         if not texts:
             raise InputError("no texts to embed")
         seqs = [_truncate(s, self.info.max_tokens) for s in self.tokenize(texts)]
         ids, mask = _pad(seqs, self.pad_id)
-        with torch.inference_mode():
+        names = adapters or [None] * len(texts)
+        with torch.inference_mode(), adapter_rows(self.adapters, names, self.device):
             out = self.model(ids.to(self.device), mask.to(self.device))
         pooled: torch.Tensor = out.to("cpu", torch.float32)
         return pooled

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from ..adapters.lora_linear import BASE_SLOT
+from ..adapters.manager import AdapterManager, adapter_rows
 from ..chat import ChatMessage
 from ..checkpoint.tokenizer import TextTokenizer
 from ..engine import EngineInfo, SamplingParams
@@ -33,6 +36,8 @@ class DecoderEngine:
         self.model, self.tokenizer, self.info, self.device = model, tokenizer, info, device
         self.eos_token_ids = eos_token_ids
         self.dtype = dtype
+        self.adapters: AdapterManager | None = None
+        """Set by `adapters.attach`: the LoRA adapters rows may decode with."""
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer.encode(texts)
@@ -43,7 +48,10 @@ class DecoderEngine:
     def chat_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
         return self.tokenizer.encode_chat(messages)
 
-    def logits(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
+    def logits(
+        self, ids: Sequence[Sequence[int]], adapters: Sequence[str | None] | None = None
+    ) -> torch.Tensor:
+        """`adapters`: one per row (None: the base), when LoRA adapters are attached."""
         self._check(ids, [0] * len(ids))
         width = max(len(s) for s in ids)
         # Right padding: causal attention never lets a real position see the pads after it.
@@ -51,7 +59,10 @@ class DecoderEngine:
         for row, seq in enumerate(ids):
             batch[row, : len(seq)] = torch.tensor(list(seq))
         pos = torch.arange(width).expand(len(ids), width)
-        with torch.inference_mode():
+        with (
+            torch.inference_mode(),
+            adapter_rows(self.adapters, adapters or [None] * len(ids), self.device),
+        ):
             out = self.model(batch.to(self.device), pos.to(self.device))
         logits: torch.Tensor = out.to("cpu", torch.float32)
         return logits
@@ -91,7 +102,9 @@ class DecoderEngine:
 
     def session(self) -> DecodeSession:
         """A running batch that prompts can join between steps (continuous batching)."""
-        return DecodeSession(self.model, self.device, self.dtype, self.eos_token_ids)
+        session = DecodeSession(self.model, self.device, self.dtype, self.eos_token_ids)
+        session.adapters = self.adapters
+        return session
 
 
 @dataclass(eq=False)
@@ -121,7 +134,12 @@ class DecodeSession:
         self.model, self.device, self.dtype, self.eos = model, device, dtype, eos
         self._empty()
 
+    adapters: AdapterManager | None = None
+    """Row slots come from here when adapters are attached."""
+
     def _empty(self) -> None:
+        self.slots: list[int] = []
+        """Each row's adapter slot (pinned until it leaves)."""
         self.rows: list[Row] = []
         self.cache: KVCache | None = None
         self.valid = torch.zeros((0, 0), dtype=torch.bool)
@@ -134,10 +152,40 @@ class DecodeSession:
     def join(self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]) -> list[Row]:
         """Prefill `prompts` (each with max_tokens >= 1) and add them to the running batch."""
         group = _Prefill([list(p) for p in prompts], self.model, self.device, self.dtype)
-        logits = group.run()
+        slots = self._acquire(params)
+        try:
+            with self._use(slots):
+                logits = group.run()
+        except BaseException:
+            self._release(slots)
+            raise
         rows = [Row(p, self.eos | p.stop_token_ids, make_generator(p)) for p in params]
         self._merge(group, logits, rows)
+        self.slots += slots
         return rows
+
+    def adapters_fit(self, params: Sequence[SamplingParams]) -> bool:
+        """Whether rows for `params` could get adapter slots beside the running ones."""
+        if self.adapters is None:
+            return True
+        return self.adapters.fits([p.adapter for p in params])
+
+    def _acquire(self, params: Sequence[SamplingParams]) -> list[int]:
+        names = [p.adapter for p in params]
+        if self.adapters is None:
+            if any(name is not None for name in names):
+                raise InputError("this model has no adapters attached")
+            return [BASE_SLOT] * len(names)
+        return self.adapters.acquire(names)
+
+    def _release(self, slots: Sequence[int]) -> None:
+        if self.adapters is not None:
+            self.adapters.release(slots)
+
+    def _use(self, slots: Sequence[int]) -> contextlib.AbstractContextManager[None]:
+        if self.adapters is None:
+            return contextlib.nullcontext()
+        return self.adapters.rows.use(slots, self.device)
 
     def width_after(
         self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
@@ -168,6 +216,7 @@ class DecodeSession:
         keep = [i for i, row in enumerate(self.rows) if id(row) not in gone]
         if len(keep) == len(self.rows):
             return
+        self._release([s for s, row in zip(self.slots, self.rows, strict=True) if id(row) in gone])
         if not keep or self.cache is None:
             self._empty()
             return
@@ -185,6 +234,7 @@ class DecodeSession:
         self.next_pos = self.next_pos[index]
         self.pending = self.pending[index]
         self.rows = [self.rows[i] for i in keep]
+        self.slots = [self.slots[i] for i in keep]
 
     def _merge(self, group: _Prefill, logits: torch.Tensor, rows: list[Row]) -> None:
         cfg = self.model.config
@@ -216,10 +266,11 @@ class DecodeSession:
         self.filled += 1
         mask = self.valid[:, None, None, : self.filled]  # [B, 1, 1, T]
         ids = torch.tensor(tokens)[:, None]
-        self.pending = _last_logits(
-            self.model, ids, self.next_pos[:, None], mask,
-            cache=self.cache, start=start, device=self.device,
-        )  # fmt: skip
+        with self._use(self.slots):
+            self.pending = _last_logits(
+                self.model, ids, self.next_pos[:, None], mask,
+                cache=self.cache, start=start, device=self.device,
+            )  # fmt: skip
         self.next_pos = self.next_pos + 1
 
 

@@ -72,6 +72,14 @@ def add_parser(sub: Any) -> None:
         metavar="NAME=URI",
         help="another checkpoint of the service (repeatable)",
     )
+    parser.add_argument(
+        "--adapter",
+        action="append",
+        type=_variant,
+        default=[],
+        metavar="NAME=URI",
+        help="a LoRA adapter of the model (repeatable): bytes, load, mixed batches, accuracy",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda measures the gpu tier)")
     parser.add_argument(
         "--precisions",
@@ -133,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         request = ProfileRequest(
             model_uri=args.model,
             variants=dict(args.variant),
+            adapters=dict(args.adapter),
             device=args.device,
             precisions=args.precisions,
             tiers=args.tiers,
@@ -146,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
             offload_dir=args.offload_dir or Path(scratch),
             group_size=args.group_size,
         )
-        progress = Progress(len(candidates(request)))
+        adapter_steps = len(request.precisions) if request.adapters else 0
+        progress = Progress(len(candidates(request)) + adapter_steps)
         try:
             profile = profile_model(
                 request,

@@ -31,6 +31,7 @@ from .accuracy import (
     generation_accuracy,
     token_reference,
 )
+from .adapters import profile_adapters
 from .evalset import EvalSet
 from .machine import machine_info
 from .peak import peak_since_reset, release_memory, reset_peak
@@ -55,6 +56,8 @@ class ProfileRequest:
     timing: TimingPolicy = field(default_factory=TimingPolicy)
     offload_dir: Path | None = None
     group_size: int | None = None
+    adapters: dict[str, str] = field(default_factory=dict)
+    """LoRA adapter name -> folder URI, measured on the primary checkpoint."""
     prompt_tokens: int = 64
     """Decoders: prompt length of the latency runs."""
     gen_tokens: int = 16
@@ -114,6 +117,11 @@ def profile_model(
         )
         for cand in todo
     ]
+    adapters = profile_adapters(
+        request.adapters, request.model_uri, texts=eval_set.texts,
+        precisions=request.precisions, device=request.device, loader=loader,
+        timing=request.timing, progress=progress,
+    )  # fmt: skip
     return ModelProfile(
         model=ProfiledModel(
             uri=request.model_uri,
@@ -127,6 +135,7 @@ def profile_model(
         machine=machine_info(request.device),
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         candidates=measured,
+        adapters=adapters,
     )
 
 
