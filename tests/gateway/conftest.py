@@ -20,6 +20,7 @@ from tierwise_operator.gateway.config import GatewaySettings
 from tierwise_operator.gateway.endpoints import Directory, Route
 from tierwise_operator.gateway.keys import KeyRing
 from tierwise_operator.gateway.metrics import GatewayMetrics
+from tierwise_operator.local.process_kubelet import _die_with_parent
 
 from ..runtime_serve.conftest import REPO, child_env
 
@@ -198,16 +199,32 @@ class ReplicaProcess:
 StartProcess = Callable[..., Awaitable[ReplicaProcess]]
 
 
-async def launch(kind: str, name: str, *args: str, host: str = "127.0.0.1") -> ReplicaProcess:
-    """Start a replica process; returns once it logs its address (not yet ready)."""
+async def spawn(kind: str, name: str, *args: str, host: str = "127.0.0.1") -> ReplicaProcess:
+    """Start a replica process (it dies with this one); returns at once."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.gateway.replica_process", kind, "--name", name,
         "--host", host, *args, cwd=REPO, env=child_env(), stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent,
     )  # fmt: skip
-    replica = ReplicaProcess(process)
+    replica = ReplicaProcess(process, url=f"http://{host}")
     replica.reader = asyncio.create_task(replica.read_log())
+    return replica
+
+
+async def listening(replica: ReplicaProcess) -> None:
+    """Wait for the replica to log its address, and complete its URL with the port."""
     port = (await replica.wait_for_line(r"listening on http://[\d.]+:(\d+)")).group(1)
-    replica.url = f"http://{host}:{port}"
+    replica.url = f"{replica.url}:{port}"
+
+
+async def launch(kind: str, name: str, *args: str, host: str = "127.0.0.1") -> ReplicaProcess:
+    """Start a replica process; returns once it logs its address (not yet ready)."""
+    replica = await spawn(kind, name, *args, host=host)
+    try:
+        await listening(replica)
+    except BaseException:
+        await stop(replica)
+        raise
     return replica
 
 

@@ -18,7 +18,7 @@ from tierwise_operator.settings import Settings
 
 from ..conftest import REPO, SAMPLES
 from ..integration.conftest import NAMESPACE, NODES, Behaviours
-from .conftest import ReplicaProcess, launch, stop
+from .conftest import ReplicaProcess, listening, spawn, stop
 
 
 class ReplicaKubelet:
@@ -46,11 +46,13 @@ class ReplicaKubelet:
     async def _serve(self, pod: PodHandle, model: str, body: dict[str, Any]) -> None:
         port = body["spec"]["containers"][0]["ports"][0]["containerPort"]
         pod.running(ready=False)
-        replica = await launch("embed", model, "--port", str(port), host=pod.ip)
-        self.running[(pod.namespace, pod.name)] = (
-            replica,
-            self.running[(pod.namespace, pod.name)][1],
-        )
+        replica = await spawn("embed", model, "--port", str(port), host=pod.ip)
+        key = (pod.namespace, pod.name)
+        if key not in self.running:  # stopped while starting
+            await stop(replica)
+            return
+        self.running[key] = (replica, self.running[key][1])  # stop() now finds the process
+        await listening(replica)
         await replica.wait_for_line(r"ready: serving")
         pod.running(ready=True)
         await replica.process.wait()
