@@ -349,7 +349,13 @@ class _Running:
         """One token for every sequence; those that end leave the batch."""
         self._admit()
         for row, token in self._session.advance():
-            self.live[id(row)][1].advance(token, self.live[id(row)][2])
+            _, seq, ends = self.live[id(row)]
+            error = getattr(row, "error", None)  # engines that isolate a row's failure
+            if isinstance(error, Exception):
+                seq.prompt.fail(error)
+                seq.done = True
+            else:
+                seq.advance(token, ends)
         ended = [(row, seq) for row, seq, _ in self.live.values() if row.done or seq.done]
         # Rows that a stop string or a departed client ended are still in the batch.
         self._session.leave([row for row, _ in ended if not row.done])

@@ -58,15 +58,27 @@ class TextStream:
         return delta
 
     def _first_stop(self) -> int | None:
-        found = [i for stop in self._stop if (i := self._text.find(stop)) >= 0]
+        # Released text holds no stop string nor the start of one (that tail is held
+        # back), so a stop can only begin in the unreleased tail.
+        start = self._sent
+        found = [i for stop in self._stop if (i := self._text.find(stop, start)) >= 0]
         return min(found) if found else None
 
     def _unsettled(self) -> int:
         """Length of the tail that the next tokens may still change or cut."""
         text = self._text
         partial = len(text) - len(text.rstrip(_PARTIAL))
-        stop_prefix = max(
-            (k for stop in self._stop for k in range(1, len(stop)) if text.endswith(stop[:k])),
-            default=0,
-        )
+        stop_prefix = max((_held_for(text, stop) for stop in self._stop), default=0)
         return max(partial, stop_prefix)
+
+
+def _held_for(text: str, stop: str) -> int:
+    """The longest k < len(stop) with text ending in stop[:k]: candidates are only where
+    stop's first character sits in the last len(stop) - 1 characters."""
+    start = max(0, len(text) - len(stop) + 1)
+    i = text.find(stop[0], start)
+    while i >= 0:
+        if stop.startswith(text[i:]):
+            return len(text) - i
+        i = text.find(stop[0], i + 1)
+    return 0
