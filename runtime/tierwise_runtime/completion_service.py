@@ -231,6 +231,13 @@ class CompletionService:
             log.exception("the running batch of %d sequences failed", len(running.live))
             running.fail_all(exc)
 
+    def abort(self, exc: BaseException) -> None:
+        """End every queued and decoding prompt with `exc` (on the event loop; the engine
+        thread sees them cancelled and drops them at its next step)."""
+        self.batcher.fail_queued(exc)
+        if self._running is not None:
+            self._running.abort(exc)
+
     def warm_up(self) -> None:
         """One short greedy decode on the engine thread, before serving."""
         ids = self._engine.tokenize(["tierwise warms up the model"])
@@ -364,6 +371,15 @@ class _Running:
                 seq.finish()
             del self.live[id(row)]
         self._on_running(len(self.live))
+
+    def abort(self, exc: BaseException) -> None:
+        """Fail every sequence from the event loop while the engine thread may step: only
+        flags and posts, which the engine thread reads or makes itself."""
+        prompts = [seq.prompt for _, seq, _ in list(self.live.values())] + list(self.deferred)
+        for prompt in prompts:
+            if not prompt.cancelled:
+                prompt.cancelled = True
+                prompt.fail(exc)
 
     def fail_all(self, exc: BaseException, *, reset: bool = True) -> None:
         """The running batch is lost: tell every request, and start afresh when `reset`
