@@ -1,0 +1,1 @@
+"""Security tests: one tenant's request or manifest never harms another."""
