@@ -18,6 +18,7 @@ FIELDS = ["model", "prompt", "input", "messages", "max_tokens", "max_completion_
           "temperature", "top_p", "seed", "stop", "stream", "stream_options", "n", "best_of",
           "echo", "logprobs", "suffix", "tools", "response_format", "encoding_format",
           "dimensions", "presence_penalty", "frequency_penalty", "user"]  # fmt: skip
+KEYS = ["type", "role", "content", "text"]
 MODELS = ["fake-generator", "fake-embedder", "nope"]
 CASES = settings(
     max_examples=60,
@@ -40,8 +41,8 @@ scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=5), st.dictionaries(st.sampled_from(FIELDS + ["type", "role",
-                                                     "content", "text"]), inner, max_size=5)
+        st.lists(inner, max_size=5),
+        st.dictionaries(st.sampled_from([*FIELDS, *KEYS]), inner, max_size=5),
     ),
     max_leaves=12,
 )  # fmt: skip
@@ -75,7 +76,9 @@ raw_bodies = st.one_of(
                      b'{"prompt": "a", "model": "fake-generator", "temperature": NaN}']),
 )  # fmt: skip
 methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
-content_types = st.sampled_from(["application/json", "text/plain", "", "application/x-www-form-urlencoded"])  # fmt: skip
+content_types = st.sampled_from(
+    ["application/json", "text/plain", "", "application/x-www-form-urlencoded"]
+)
 
 
 def _check(server: LiveServer, method: str, route: str, body: bytes, ctype: str) -> None:

@@ -30,7 +30,9 @@ def _raw(payload: dict[str, Any], **raw_fields: str) -> bytes:
     return (text + "".join(f', "{k}": {v}' for k, v in raw_fields.items()) + "}").encode()
 
 
-def _alongside(poisons: list[Callable[[], Reply]], victims: int, victim: Callable[[], Reply]) -> tuple[list[Reply], list[Reply]]:  # fmt: skip
+def _alongside(
+    poisons: list[Callable[[], Reply]], victims: int, victim: Callable[[], Reply]
+) -> tuple[list[Reply], list[Reply]]:
     """Run the poisons and `victims` victim requests all at once."""
     with ThreadPoolExecutor(len(poisons) + victims) as pool:
         bad = [pool.submit(p) for p in poisons]
@@ -210,7 +212,8 @@ def test_an_endless_chat_template_is_cut_short_and_the_victims_are_served(
 @pytest.mark.parametrize(
     "template",
     ["{{ 'x' * 100000000 }}", "{{ 2 ** 100000000 }}", "{{ [1] * 100000000 }}",
-     "{% for i in range(100000) %}{% for j in range(100000) %}{{ 'abcdefgh' }}{% endfor %}{% endfor %}",
+     "{% for i in range(100000) %}{% for j in range(100000) %}{{ 'abcdefgh' }}"
+     "{% endfor %}{% endfor %}",
      "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"],
 )  # fmt: skip
 def test_templates_that_build_huge_values_refuse_fast(template: str) -> None:
