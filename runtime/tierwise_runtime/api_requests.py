@@ -60,7 +60,7 @@ _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes | bytearray) -> dict[str, Any]:
     """The body as a JSON object, or a 400 saying why it is not one."""
     try:
         body = json.loads(raw)

@@ -32,7 +32,7 @@ from .engine import EngineInfo
 from .errors import InputError, ShuttingDown
 from .input_checks import InputTooLong
 from .lifecycle import Lifecycle
-from .request_body import BODY
+from .request_body import take_body
 
 routes = web.RouteTableDef()
 #: The routes whose JSON body the server reads (request_body) before they run.
@@ -42,7 +42,7 @@ BODY_ROUTES = frozenset({"/v1/embeddings", "/v1/completions", "/v1/chat/completi
 @routes.post("/v1/embeddings")
 async def embeddings(request: web.Request) -> web.Response:
     life = request.app[LIFECYCLE]
-    req = parse_embedding_request(parse_json(request[BODY]))
+    req = parse_embedding_request(parse_json(take_body(request)))
     info = _check_model(life, req.model)
     service = _embedding_service(life, info)
     _check_chars(request, info, [len(text) for text in req.texts], "input")
@@ -67,7 +67,7 @@ async def embeddings(request: web.Request) -> web.Response:
 @routes.post("/v1/completions")
 async def completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
-    req = parse_completion_request(parse_json(request[BODY]))
+    req = parse_completion_request(parse_json(take_body(request)))
     info = _check_model(life, req.model)
     service = _completion_service(life, info, "/v1/completions")
     _check_count(request, len(req.prompts), "prompt")
@@ -88,7 +88,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
-    req = parse_chat_request(parse_json(request[BODY]))
+    req = parse_chat_request(parse_json(take_body(request)))
     info = _check_model(life, req.model)
     service = _completion_service(life, info, "/v1/chat/completions")
     _check_chars(request, info, [sum(len(m.content) for m in req.messages)], "messages")

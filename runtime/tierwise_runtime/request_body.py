@@ -10,8 +10,8 @@ from aiohttp import web
 
 from .api_errors import ApiError, unavailable
 
-#: Where the body middleware leaves the bytes it read, for the route to parse.
-BODY = web.RequestKey("body", bytes)
+#: Where the body middleware leaves the bytes it read, for the route to parse (and drop).
+BODY = web.RequestKey("body", bytearray)
 
 
 class BodyBudget:
@@ -69,7 +69,7 @@ def claim(budget: BodyBudget, retry_after_s: int) -> Iterator[_Claim]:
 
 async def read_body(
     request: web.Request, held: _Claim, *, max_bytes: int, timeout_s: float
-) -> bytes:
+) -> bytearray:
     """The whole body, counted against the budget as it arrives (its declared length up
     front); 413 past `max_bytes`, 408 when it takes longer than `timeout_s`."""
     declared = request.content_length
@@ -77,7 +77,7 @@ async def read_body(
         raise _too_large(declared, max_bytes)
     if declared is not None:
         held.grow(declared)
-    chunks: list[bytes] = []
+    body = bytearray()  # grown in place: no second copy when the last chunk arrives
     size = 0
     try:
         async with asyncio.timeout(timeout_s):
@@ -86,12 +86,19 @@ async def read_body(
                 if size > max_bytes:
                     raise _too_large(size, max_bytes)
                 held.grow(size - held.bytes)
-                chunks.append(chunk)
+                body += chunk
     except TimeoutError:
         raise ApiError(
             408, f"the body did not arrive within {timeout_s:g} s", code="request_timeout"
         ) from None
-    return b"".join(chunks)
+    return body
+
+
+def take_body(request: web.Request) -> bytearray:
+    """The body read by the middleware, no longer kept by the request once parsed."""
+    body = request[BODY]
+    del request[BODY]
+    return body
 
 
 def _too_large(size: int, limit: int) -> ApiError:
