@@ -43,9 +43,10 @@ class _Cursor:
 
     def need(self, count: int, what: str) -> None:
         if count > self.remaining():
-            raise CheckpointError(
-                f"GGUF {self.name}: {what} needs {count} bytes at offset {self.pos}, but the "
-                f"file has {self.remaining()} left (truncated or a lying header)"
+            raise _bad(
+                self.name,
+                f"{what} needs {count} bytes at offset {self.pos}, but the "
+                f"file has {self.remaining()} left (truncated or a lying header)",
             )
 
     def unpack(self, fmt: str, what: str) -> int:
@@ -58,11 +59,15 @@ class _Cursor:
     def string(self, what: str, limit: int | None = None) -> str:
         length = self.unpack("Q", f"{what} (length)")
         if limit is not None and length > limit:
-            raise CheckpointError(f"GGUF {self.name}: {what} declares {length} bytes (> {limit})")
+            raise _bad(self.name, f"{what} declares {length} bytes (> {limit})")
         self.need(length, what)
         raw = bytes(self.data[self.pos : self.pos + length])
         self.pos += length
         return raw.decode("utf-8", errors="replace")
+
+
+def _bad(name: str, message: str) -> CheckpointError:
+    return CheckpointError(f"cannot read GGUF {name}: {message}")
 
 
 def check_gguf(path: Path) -> None:
@@ -80,11 +85,11 @@ def check_gguf(path: Path) -> None:
 def _walk(cur: _Cursor) -> None:
     cur.need(4, "the magic number")
     if bytes(cur.data[:4]) != _MAGIC:
-        raise CheckpointError(f"GGUF {cur.name}: not a GGUF file (no GGUF magic number)")
+        raise _bad(cur.name, "not a GGUF file (no GGUF magic number)")
     cur.pos = 4
     version = cur.unpack("I", "header.version")
     if version not in _VERSIONS:
-        raise CheckpointError(f"GGUF {cur.name}: header.version {version} is not 2 or 3")
+        raise _bad(cur.name, f"header.version {version} is not 2 or 3")
     tensors = cur.unpack("Q", "header.tensor_count")
     entries = cur.unpack("Q", "header.metadata_kv_count")
     # The smallest metadata entry is 13 bytes and the smallest tensor entry 24.
@@ -98,24 +103,24 @@ def _walk(cur: _Cursor) -> None:
         if key == "general.alignment":
             alignment = value if isinstance(value, int) else -1
             if alignment < 1 or alignment & (alignment - 1) or alignment > 2**20:
-                raise CheckpointError(
-                    f"GGUF {cur.name}: general.alignment {value} is not a power of two"
-                )
+                raise _bad(cur.name, f"general.alignment {value} is not a power of two")
     ends = [_tensor(cur, index) for index in range(tensors)]
     start = -(-cur.pos // alignment) * alignment
     for name, end in ends:
         if start + end > cur.size:
-            raise CheckpointError(
-                f"GGUF {cur.name}: tensor {name} ends at byte {start + end}, past the end of "
-                f"the file ({cur.size} bytes): truncated or a lying header"
+            raise _bad(
+                cur.name,
+                f"tensor {name} ends at byte {start + end}, past the end of "
+                f"the file ({cur.size} bytes): truncated or a lying header",
             )
 
 
 def _bounded(cur: _Cursor, count: int, least: int, what: str) -> None:
     if count * least > cur.remaining():
-        raise CheckpointError(
-            f"GGUF {cur.name}: {what} declares {count} entries of {least} bytes or more; the "
-            f"file has {cur.remaining()} bytes left"
+        raise _bad(
+            cur.name,
+            f"{what} declares {count} entries of {least} bytes or more; the "
+            f"file has {cur.remaining()} bytes left",
         )
 
 
@@ -137,18 +142,19 @@ def _value(cur: _Cursor, kind: int, key: str, depth: int) -> object:
         cur.pos += length
         return None
     if kind != _ARRAY:
-        raise CheckpointError(f"GGUF {cur.name}: metadata {key} has unknown type {kind}")
+        raise _bad(cur.name, f"metadata {key} has unknown type {kind}")
     if depth >= _MAX_ARRAY_DEPTH:
-        raise CheckpointError(f"GGUF {cur.name}: metadata {key} nests arrays too deeply")
+        raise _bad(cur.name, f"metadata {key} nests arrays too deeply")
     item = cur.unpack("I", f"metadata {key} (array item type)")
     count = cur.unpack("Q", f"metadata {key} (array length)")
     least = _FIXED.get(item, 8 if item in (_STRING, _ARRAY) else 0)
     if least == 0:
-        raise CheckpointError(f"GGUF {cur.name}: metadata {key} has arrays of unknown type {item}")
+        raise _bad(cur.name, f"metadata {key} has arrays of unknown type {item}")
     if count * least > cur.remaining():
-        raise CheckpointError(
-            f"GGUF {cur.name}: metadata {key} declares {count} items of {least} bytes or more; "
-            f"the file has {cur.remaining()} bytes left"
+        raise _bad(
+            cur.name,
+            f"metadata {key} declares {count} items of {least} bytes or more; "
+            f"the file has {cur.remaining()} bytes left",
         )
     if item in _FIXED:
         cur.pos += count * least
@@ -172,19 +178,19 @@ def _tensor(cur: _Cursor, index: int) -> tuple[str, int]:
     name = cur.string(f"tensor {index} (its name)", _MAX_NAME)
     dims = cur.unpack("I", f"tensor {name} (n_dims)")
     if not 1 <= dims <= _MAX_DIMS:
-        raise CheckpointError(f"GGUF {cur.name}: tensor {name} declares {dims} dimensions (1-4)")
+        raise _bad(cur.name, f"tensor {name} declares {dims} dimensions (1-4)")
     shape = [cur.unpack("Q", f"tensor {name} (shape)") for _ in range(dims)]
     kind = cur.unpack("I", f"tensor {name} (type)")
     offset = cur.unpack("Q", f"tensor {name} (offset)")
     try:
         block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
     except (ValueError, KeyError):
-        raise CheckpointError(f"GGUF {cur.name}: tensor {name} has unknown type {kind}") from None
+        raise _bad(cur.name, f"tensor {name} has unknown type {kind}") from None
     elements = 1
     for dim in shape:
         elements *= dim
     if shape[0] % block:
-        raise CheckpointError(
-            f"GGUF {cur.name}: tensor {name} rows of {shape[0]} do not split into blocks of {block}"
+        raise _bad(
+            cur.name, f"tensor {name} rows of {shape[0]} do not split into blocks of {block}"
         )
     return name, offset + elements // block * size
