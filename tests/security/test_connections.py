@@ -192,3 +192,17 @@ class server_request_in_background:  # noqa: N801 (reads as a with-statement)
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True)
+
+
+def test_the_api_key_file_comes_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tierwise_runtime.cli import API_KEY_FILE_ENV, build_parser
+
+    args = build_parser().parse_args(["serve", "--model", "builtin://x", "--api-key-file", "/k"])
+    assert args.api_key_file == Path("/k")
+    monkeypatch.setenv(API_KEY_FILE_ENV, "/run/secrets/tierwise/key")
+    args = build_parser().parse_args(["serve", "--model", "builtin://x"])
+    assert Path(args.api_key_file) == Path("/run/secrets/tierwise/key")
+    monkeypatch.delenv(API_KEY_FILE_ENV)
+    assert build_parser().parse_args(["serve", "--model", "builtin://x"]).api_key_file is None
