@@ -52,11 +52,18 @@ messages = st.lists(
     ),
     max_size=3,
 )
-bodies = st.fixed_dictionaries(
-    {"model": st.one_of(st.sampled_from(MODELS), values)},
-    optional={name: values for name in FIELDS if name != "model"}
-    | {"messages": messages, "prompt": texts},
-)
+# Mostly a served model, so most cases get past the model check to the engine.
+models = st.one_of(st.sampled_from(MODELS[:2]), st.sampled_from(MODELS), values)
+inputs = st.one_of(texts, st.lists(texts, min_size=1, max_size=3), values)
+
+
+def _body(**required: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    mapping = {"model": models, **required}
+    optional = {name: values for name in FIELDS if name not in mapping}
+    return st.fixed_dictionaries(mapping, optional=optional)
+
+
+bodies = st.one_of(_body(prompt=inputs), _body(input=inputs), _body(messages=messages), _body())
 
 
 def _encode(body: Any) -> bytes:
