@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 
 #: What byte-level decoders print for the bytes of a character still incomplete.
 _PARTIAL = "\ufffd"
+#: Tokens a character may take before its bytes are released as they decode.
+_MAX_UNSETTLED_TOKENS = 16
 
 
 class TextStream:
@@ -25,6 +27,12 @@ class TextStream:
         self._stop = tuple(s for s in stop if s)
         self._ids: list[int] = []
         self._text = ""
+        self._settled = ""
+        """The text of the ids before `_read`: it no longer changes."""
+        self._prefix = 0
+        self._read = 0
+        """ids[_prefix:_read] is the context the window after it is decoded with."""
+        self._context = ""
         self._sent = 0
         self.stopped = False
         """True once a stop string appeared; the text ends before it."""
@@ -39,12 +47,22 @@ class TextStream:
         if self.stopped:
             return ""
         self._ids.append(token)
-        self._text = self._detokenize(self._ids)
+        self._decode()
         cut = self._first_stop()
         if cut is not None:
             self.stopped = True
             return self._release(cut)
         return self._release(len(self._text) - self._unsettled())
+
+    def _decode(self) -> None:
+        full = self._detokenize(self._ids[self._prefix :])
+        new = full[len(self._context) :]
+        self._text = self._settled + new
+        window = len(self._ids) - self._read
+        if new and (not new.endswith(_PARTIAL) or window >= _MAX_UNSETTLED_TOKENS):
+            self._settled = self._text
+            self._prefix, self._read = self._read, len(self._ids)
+            self._context = self._detokenize(self._ids[self._prefix : self._read])
 
     def flush(self) -> str:
         """The held-back rest, once the sequence has ended."""
