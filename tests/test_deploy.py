@@ -152,7 +152,9 @@ def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
     }
 
 
-def test_configmaps_are_read_by_name_and_never_listed(default_install: list[dict[str, Any]]) -> None:
+def test_configmaps_are_read_by_name_and_never_listed(
+    default_install: list[dict[str, Any]],
+) -> None:
     verbs = {v for g, r, v in _grants(_one(default_install, "ClusterRole")) if r == "configmaps"}
     # get: eval sets, by name; create and patch: the adapters list it applies per model.
     assert verbs == {"get", "create", "patch"}

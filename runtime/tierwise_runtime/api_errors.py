@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .errors import ShuttingDown
+
 log = logging.getLogger(__name__)
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
@@ -65,6 +67,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except ShuttingDown as exc:
+        return ApiError(503, str(exc), code="shutting_down").response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

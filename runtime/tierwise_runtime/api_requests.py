@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,6 +16,9 @@ from .engine import SamplingParams
 
 #: OpenAI's own limits, kept so clients see the same errors here as there.
 MAX_STOP_STRINGS = 4
+#: OpenAI documents no length for a stop string; this one bounds the engine thread's
+#: matching work per token while leaving room for any real delimiter.
+MAX_STOP_CHARS = 256
 _SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 
 Encoding = Literal["float", "base64"]
@@ -46,15 +52,53 @@ class ChatRequest:
     include_usage: bool
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
+#: A JSON escape of a UTF-16 surrogate: only these can put a lone surrogate in a string
+#: (raw UTF-8 cannot encode one, and strict decoding refuses the bytes).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+#: Values quoted in error messages are cut short and never walked deeply.
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
+
+
+def parse_json(raw: bytes | bytearray) -> dict[str, Any]:
     """The body as a JSON object, or a 400 saying why it is not one."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad UTF-8, bad JSON, an integer of over 4,300 digits
         raise invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from exc
+    except RecursionError:
+        raise invalid("the body nests too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object", code="invalid_json")
+    if _SURROGATE_ESCAPE.search(raw) and not _encodable(body):
+        raise invalid(
+            "the body holds a lone UTF-16 surrogate (e.g. \\ud800): text must be valid Unicode",
+            code="invalid_json",
+        )
     return body
+
+
+def _encodable(value: object) -> bool:
+    """Every string (keys too) is valid Unicode, checked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def show(value: object) -> str:
+    """A short, shallow repr of a client's value for an error message."""
+    return _SHOW.repr(value)
 
 
 def parse_embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
@@ -104,6 +148,9 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
 
 def _sampling(body: dict[str, Any], max_tokens: str, default: int) -> SamplingParams:
     seed_low, seed_high = _SEED_RANGE
+    # Accepted as OpenAI bounds them, though they do not change the answer here.
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        _number(body, penalty, 0.0, -2.0, 2.0)
     return SamplingParams(
         max_tokens=_integer(body, max_tokens, default, minimum=1) or default,
         temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
@@ -127,7 +174,7 @@ def _messages(body: dict[str, Any]) -> list[ChatMessage]:
 def _text_part(part: object, where: str) -> str:
     if not isinstance(part, dict) or part.get("type") != "text":
         kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-        raise invalid(f"{where}.content: only text parts are supported, got {kind!r}",
+        raise invalid(f"{where}.content: only text parts are supported, got {show(kind)}",
                       "messages", "unsupported_content")  # fmt: skip
     text = part.get("text")
     if not isinstance(text, str):
@@ -144,7 +191,7 @@ def _message(item: object, where: str) -> ChatMessage:
     role = item.get("role")
     if role not in ROLES:
         roles = ", ".join(ROLES)
-        raise invalid(f"{where}.role must be one of {roles}, got {role!r}", "messages")
+        raise invalid(f"{where}.role must be one of {roles}, got {show(role)}", "messages")
     content = item.get("content")
     if isinstance(content, list):
         content = "".join(_text_part(part, where) for part in content)
@@ -195,6 +242,9 @@ def _stop(body: dict[str, Any]) -> tuple[str, ...]:
         raise invalid("stop must be a non-empty string or a list of them", "stop", "invalid_type")
     if len(stops) > MAX_STOP_STRINGS:
         raise invalid(f"stop takes at most {MAX_STOP_STRINGS} strings", "stop")
+    longest = max(len(s) for s in stops) if stops else 0
+    if longest > MAX_STOP_CHARS:
+        raise invalid(f"a stop string has {longest} characters; at most {MAX_STOP_CHARS}", "stop")
     return tuple(stops)
 
 
@@ -231,6 +281,8 @@ def _number(
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"{name} must be a number", name, "invalid_type")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN passes every bound
+        raise invalid(f"{name} must be a finite number, got {value}", name)
     if value > high or value < low or (open_low and value == low):
         bracket = "(" if open_low else "["
         raise invalid(f"{name} must be in {bracket}{low}, {high}], got {value}", name)
@@ -261,5 +313,8 @@ def _refuse_unsupported(body: dict[str, Any], *, chat: bool = False) -> None:
         value = body.get(name)
         if not any(value is ok or (type(value) is type(ok) and value == ok) for ok in accepted):
             raise ApiError(
-                400, f"{name}={value!r} is not supported", param=name, code="unsupported_parameter"
+                400,
+                f"{name}={show(value)} is not supported",
+                param=name,
+                code="unsupported_parameter",
             )

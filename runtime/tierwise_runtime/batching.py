@@ -60,17 +60,36 @@ class BatchLimits:
             raise ValueError("max_wait_s must not be negative")
 
 
+@dataclass(frozen=True)
+class RunningCall:
+    """The engine call running now: which one (a count), what it runs, for how long."""
+
+    number: int
+    name: str
+    seconds: float
+
+
 class EngineWorker:
     """The one thread every engine call runs on, in order: engines are not thread-safe."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierwise-engine")
         self._busy = False
+        self._started: float | None = None
+        self._name = ""
+        self._calls = 0
 
     @property
     def busy(self) -> bool:
         """An engine call is running now."""
         return self._busy
+
+    def running(self) -> RunningCall | None:
+        """The call running now, if any."""
+        started = self._started
+        if started is None:
+            return None
+        return RunningCall(self._calls, self._name, time.monotonic() - started)
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
@@ -84,9 +103,14 @@ class EngineWorker:
 
     def _run(self, call: Callable[[], R]) -> R:
         self._busy = True
+        inner = call.func if isinstance(call, functools.partial) else call
+        self._name = getattr(inner, "__qualname__", type(inner).__name__)
+        self._calls += 1
+        self._started = time.monotonic()
         try:
             return call()
         finally:
+            self._started = None
             self._busy = False
 
 
@@ -240,6 +264,10 @@ class DynamicBatcher(Generic[T]):
     def _set_waiting(self, waiting: int) -> None:
         self._waiting = waiting
         self._on_depth(waiting)
+
+    def fail_queued(self, exc: BaseException) -> None:
+        """Fail every item still waiting in the queue."""
+        self._fail_queued(exc)
 
     def _fail_queued(self, exc: BaseException) -> None:
         while self._queue:

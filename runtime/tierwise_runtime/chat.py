@@ -5,11 +5,19 @@ Chat models ship a Jinja template (`tokenizer_config.json`'s `chat_template`, a
 transformers' `apply_chat_template` renders it: a sandboxed environment, blocks
 trimmed, `raise_exception` for the template's own checks, the generation prompt
 added.
+
+Rendering is bounded: a template runs for at most `RENDER_LIMIT_S` and writes at
+most `MAX_PROMPT_CHARS` characters (checked at every output piece, call, attribute
+and item lookup), and `*` and `**` may not build huge strings, lists or numbers; a
+template over its budget refuses the messages (InputError) instead of holding the
+engine thread.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +30,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .errors import CheckpointError, InputError
 
 ROLES = ("system", "developer", "user", "assistant")
+#: Longest a template may render, in seconds of the engine thread.
+RENDER_LIMIT_S = 1.0
+#: Most characters a rendered prompt may have (far beyond any model's context).
+MAX_PROMPT_CHARS = 4 * 2**20
+#: Largest string, list or integer (in digits) a template's `*` or `**` may build.
+_MAX_PRODUCT = 2**20
 NO_TEMPLATE = "this model has no chat template: send a prompt to /v1/completions"
 
 
@@ -31,11 +45,67 @@ class ChatMessage:
     content: str
 
 
+class RenderBudgetExceeded(TemplateError):
+    """A template ran too long or wrote too much."""
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with a deadline per render, checked wherever the template calls out."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._render = threading.local()
+
+    def start(self, limit_s: float) -> None:
+        self._render.deadline = time.monotonic() + limit_s
+
+    def check(self) -> None:
+        deadline = getattr(self._render, "deadline", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise RenderBudgetExceeded("the chat template ran out of time")
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        __self.check()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.check()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self.check()
+        return super().getitem(obj, argument)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self.check()
+        if operator == "**" and _too_big_power(left, right):
+            raise RenderBudgetExceeded("the chat template computes too large a power")
+        if operator == "*" and _too_big_product(left, right):
+            raise RenderBudgetExceeded("the chat template builds too large a value")
+        return super().call_binop(context, operator, left, right)
+
+
+def _too_big_power(base: Any, exponent: Any) -> bool:
+    if not isinstance(base, int) or not isinstance(exponent, int) or abs(base) < 2:
+        return False
+    return exponent * abs(base).bit_length() > _MAX_PRODUCT
+
+
+def _too_big_product(left: Any, right: Any) -> bool:
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and isinstance(count, int):
+            return len(seq) * count > _MAX_PRODUCT
+    return False
+
+
 class ChatTemplate:
     def __init__(self, source: str, *, bos_token: str = "", eos_token: str = "") -> None:
-        env = ImmutableSandboxedEnvironment(
+        env = _BoundedSandbox(
             trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
         )
+        self._env = env
         env.globals["raise_exception"] = _raise
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         # As transformers does: JSON in templates keeps non-ASCII text and HTML as is.
@@ -51,14 +121,25 @@ class ChatTemplate:
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         """The prompt for the assistant's next turn; InputError when the template refuses."""
+        self._env.start(RENDER_LIMIT_S)
+        pieces: list[str] = []
+        written = 0
         try:
-            return self._template.render(
+            for piece in self._template.generate(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 add_generation_prompt=True,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
-            )
-        except TemplateError as exc:
+            ):
+                written += len(piece)
+                if written > MAX_PROMPT_CHARS:
+                    raise RenderBudgetExceeded(
+                        f"the chat template wrote over {MAX_PROMPT_CHARS} characters"
+                    )
+                self._env.check()
+                pieces.append(piece)
+            return "".join(pieces)
+        except (TemplateError, RecursionError, OverflowError, MemoryError) as exc:
             raise InputError(f"the model's chat template refused the messages: {exc}") from None
 
 

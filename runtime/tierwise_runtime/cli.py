@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ AddSubcommand = Callable[[SubParsers], None]
 SUBCOMMANDS: list[AddSubcommand] = []
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+#: A file holding the API key the server requires (a Kubernetes Secret mounted as a file).
+API_KEY_FILE_ENV = "TIERWISE_API_KEY_FILE"
 T = TypeVar("T")
 
 
@@ -105,6 +108,26 @@ def add_serve(sub: SubParsers) -> None:
     p.add_argument("--max-adapters", default=4, type=_positive, help="most adapters resident")
     p.add_argument("--adapter-dtype", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--adapters-poll", default=5.0, type=_non_negative, help="seconds between reads")
+    p.add_argument(
+        "--max-bytes-in-flight",
+        default=64 * 2**20,
+        type=_positive,
+        help="most request-body bytes held at once across requests (503 beyond)",
+    )
+    p.add_argument("--header-timeout", default=15.0, type=_positive_float, help="seconds")
+    p.add_argument("--body-timeout", default=30.0, type=_positive_float, help="seconds")
+    p.add_argument(
+        "--engine-call-limit",
+        default=60.0,
+        type=_positive_float,
+        help="seconds one engine call may run before /readyz fails",
+    )
+    p.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=os.environ.get(API_KEY_FILE_ENV) or None,
+        help=f"require this key as a bearer token (default: ${API_KEY_FILE_ENV})",
+    )
     p.set_defaults(run=run_serve)
 
 
@@ -126,6 +149,11 @@ def run_serve(args: argparse.Namespace) -> int:
         drain_timeout_s=args.drain_timeout,
         adapters_file=args.adapters,
         adapters_poll_s=args.adapters_poll,
+        max_bytes_in_flight=args.max_bytes_in_flight,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        engine_call_limit_s=args.engine_call_limit,
+        api_key=read_api_key(args.api_key_file) if args.api_key_file else None,
     )
 
     def load() -> Any:
@@ -147,6 +175,14 @@ def run_serve(args: argparse.Namespace) -> int:
         return engine
 
     return serve(load, config)
+
+
+def read_api_key(path: Path) -> str:
+    """The key in a file (a mounted Secret): its text without surrounding whitespace."""
+    key = Path(path).read_text(encoding="utf-8").strip()
+    if not key:
+        raise ValueError(f"the API key file {path} is empty")
+    return key
 
 
 # -- profile -------------------------------------------------------------------
@@ -186,6 +222,13 @@ def _non_negative(value: str) -> float:
     number = _parse(float, value)
     if not number >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{value} is not a non-negative number")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = _parse(float, value)
+    if not number > 0 or number == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
     return number
 
 

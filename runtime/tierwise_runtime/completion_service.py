@@ -234,6 +234,13 @@ class CompletionService:
             log.exception("the running batch of %d sequences failed", len(running.live))
             running.fail_all(exc)
 
+    def abort(self, exc: BaseException) -> None:
+        """End every queued and decoding prompt with `exc` (on the event loop; the engine
+        thread sees them cancelled and drops them at its next step)."""
+        self.batcher.fail_queued(exc)
+        if self._running is not None:
+            self._running.abort(exc)
+
     def warm_up(self) -> None:
         """One short greedy decode on the engine thread, before serving."""
         ids = self._engine.tokenize(["tierwise warms up the model"])
@@ -353,7 +360,13 @@ class _Running:
         """One token for every sequence; those that end leave the batch."""
         self._admit()
         for row, token in self._session.advance():
-            self.live[id(row)][1].advance(token, self.live[id(row)][2])
+            _, seq, ends = self.live[id(row)]
+            error = getattr(row, "error", None)  # engines that isolate a row's failure
+            if isinstance(error, Exception):
+                seq.prompt.fail(error)
+                seq.done = True
+            else:
+                seq.advance(token, ends)
         ended = [(row, seq) for row, seq, _ in self.live.values() if row.done or seq.done]
         # Rows that a stop string or a departed client ended are still in the batch.
         self._session.leave([row for row, _ in ended if not row.done])
@@ -362,6 +375,15 @@ class _Running:
                 seq.finish()
             del self.live[id(row)]
         self._on_running(len(self.live))
+
+    def abort(self, exc: BaseException) -> None:
+        """Fail every sequence from the event loop while the engine thread may step: only
+        flags and posts, which the engine thread reads or makes itself."""
+        prompts = [seq.prompt for _, seq, _ in list(self.live.values())] + list(self.deferred)
+        for prompt in prompts:
+            if not prompt.cancelled:
+                prompt.cancelled = True
+                prompt.fail(exc)
 
     def fail_all(self, exc: BaseException, *, reset: bool = True) -> None:
         """The running batch is lost: tell every request, and start afresh when `reset`

@@ -25,3 +25,7 @@ class DeviceError(LoadError):
 
 class InputError(ValueError):
     """A request's input cannot be served (empty, too long, out of range)."""
+
+
+class ShuttingDown(RuntimeError):
+    """The server stopped before this answer ended (the drain ran out of time)."""

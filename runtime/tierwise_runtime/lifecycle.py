@@ -15,6 +15,7 @@ from .batching import BatchLimits, EngineWorker
 from .completion_service import CompletionService
 from .embedding_service import EmbeddingService
 from .engine import Engine, EngineInfo, GenerationEngine
+from .errors import ShuttingDown
 from .metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,15 @@ class Phase(StrEnum):
 class Lifecycle:
     """Owns the engine, its worker thread and services, and the phase /readyz reports."""
 
-    def __init__(self, limits: BatchLimits, metrics: RuntimeMetrics) -> None:
+    def __init__(
+        self, limits: BatchLimits, metrics: RuntimeMetrics, *, engine_call_limit_s: float = 60.0
+    ) -> None:
         self.limits = limits
         self.metrics = metrics
+        self.engine_call_limit_s = engine_call_limit_s
+        self.stalled: str | None = None
+        """Why /readyz fails while the phase is ready: an engine call outlived its limit."""
+        self._overrun: int | None = None
         self.worker = EngineWorker()
         self.phase = Phase.LOADING
         self.info: EngineInfo | None = None
@@ -51,6 +58,39 @@ class Lifecycle:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def ready(self) -> bool:
+        """Serving, and no engine call over its limit."""
+        return self.phase is Phase.READY and self.stalled is None
+
+    async def watch(self, period_s: float) -> None:
+        """The watchdog: every `period_s`, compare the running engine call with its limit."""
+        while True:
+            await asyncio.sleep(period_s)
+            self.check_engine()
+
+    def check_engine(self) -> None:
+        """Turn not-ready (log, metric) while one engine call runs past the limit; ready
+        again once it ends. Loading and warm-up have no limit: they are not ready anyway."""
+        call = self.worker.running()
+        if call is not None and call.seconds > self.engine_call_limit_s:
+            if self.phase is Phase.READY and self._overrun != call.number:
+                self._overrun = call.number
+                self.stalled = (
+                    f"the engine call {call.name} has run {call.seconds:.1f} s, over its "
+                    f"limit of {self.engine_call_limit_s:g} s"
+                )
+                log.error("not ready: %s", self.stalled)
+                self.metrics.engine_overruns.inc()
+                self.metrics.engine_stalled.set(1)
+                self._set_phase(self.phase)
+            return
+        if self.stalled is not None:
+            log.warning("ready again: the engine call that overran has ended")
+            self.stalled = None
+            self.metrics.engine_stalled.set(0)
+            self._set_phase(self.phase)
 
     async def start(self, load: EngineLoader) -> None:
         """Load and warm up on the engine thread, then serve; a failure stops the server."""
@@ -125,6 +165,14 @@ class Lifecycle:
             return False
         return True
 
+    async def cut(self, grace_s: float) -> None:
+        """After a drain ran out of time: end every completion still decoding with an error
+        (streams send it as an SSE event), and give their answers `grace_s` to leave."""
+        if self.completions is not None:
+            self.completions.abort(ShuttingDown("the server shut down before this answer ended"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+
     async def close(self) -> None:
         """Stop the batchers and the engine thread (without waiting for an engine call)."""
         for task in self._tasks:
@@ -143,7 +191,7 @@ class Lifecycle:
 
     def _set_phase(self, phase: Phase) -> None:
         self.phase = phase
-        self.metrics.ready.set(1 if phase is Phase.READY else 0)
+        self.metrics.ready.set(1 if self.ready else 0)
 
 
 def _describe(info: EngineInfo) -> str:

@@ -74,8 +74,18 @@ class RuntimeMetrics:
             ["model", "precision", "device", "tier"], registry=reg,
         )  # fmt: skip
         self.ready = Gauge(
-            f"{PREFIX}_ready", "1 when serving, 0 loading or draining.", registry=reg
+            f"{PREFIX}_ready", "1 when serving, 0 loading, draining or stalled.", registry=reg
         )
+        self.engine_stalled = Gauge(
+            f"{PREFIX}_engine_stalled",
+            "1 while one engine call runs past its limit (the replica is not ready).",
+            registry=reg,
+        )  # fmt: skip
+        self.engine_overruns = Counter(
+            f"{PREFIX}_engine_overruns",
+            "Engine calls that ran past their limit (each turned the replica not ready).",
+            registry=reg,
+        )  # fmt: skip
         self._resources = _ResourceCollector(memory, gpu)
         reg.register(self._resources)
         ProcessCollector(registry=reg)  # the standard process_* figures (CPU time, fds)

@@ -31,19 +31,23 @@ from .batching import QueueFull
 from .completion_service import CompletionService, CompletionStream, Finished, TextDelta
 from .embedding_service import EmbeddingService
 from .engine import EngineInfo
-from .errors import InputError
+from .errors import InputError, ShuttingDown
 from .input_checks import InputTooLong
 from .lifecycle import Lifecycle
+from .request_body import take_body
 
 routes = web.RouteTableDef()
+#: The routes whose JSON body the server reads (request_body) before they run.
+BODY_ROUTES = frozenset({"/v1/embeddings", "/v1/completions", "/v1/chat/completions"})
 
 
 @routes.post("/v1/embeddings")
 async def embeddings(request: web.Request) -> web.Response:
     life = request.app[LIFECYCLE]
-    req = parse_embedding_request(parse_json(await request.read()))
+    req = parse_embedding_request(parse_json(take_body(request)))
     info, adapter = _check_model(life, req.model)
     service = _embedding_service(life, info)
+    _check_chars(request, info, [len(text) for text in req.texts], "input")
     if req.dimensions is not None and req.dimensions != info.embedding_dim:
         raise invalid(f"dimensions must be {info.embedding_dim} for this model", "dimensions")
     _check_count(request, len(req.texts), "input")
@@ -67,10 +71,11 @@ async def embeddings(request: web.Request) -> web.Response:
 @routes.post("/v1/completions")
 async def completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
-    req = parse_completion_request(parse_json(await request.read()))
+    req = parse_completion_request(parse_json(take_body(request)))
     info, adapter = _check_model(life, req.model)
     service = _completion_service(life, info, "/v1/completions")
     _check_count(request, len(req.prompts), "prompt")
+    _check_chars(request, info, [len(prompt) for prompt in req.prompts], "prompt")
     params = dataclasses.replace(req.params, adapter=adapter)
     try:
         stream = await service.submit(req.prompts, params, req.stop)
@@ -90,9 +95,10 @@ async def completions(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     life = request.app[LIFECYCLE]
-    req = parse_chat_request(parse_json(await request.read()))
+    req = parse_chat_request(parse_json(take_body(request)))
     info, adapter = _check_model(life, req.model)
     service = _completion_service(life, info, "/v1/chat/completions")
+    _check_chars(request, info, [sum(len(m.content) for m in req.messages)], "messages")
     params = dataclasses.replace(req.params, adapter=adapter)
     try:
         stream = await service.submit_chat(req.messages, params, req.stop)
@@ -247,6 +253,8 @@ async def _event_stream(
                 await _send_event(response, payload)
     except ConnectionResetError:
         return response  # the client left; the caller stops its decoding
+    except ShuttingDown as exc:
+        await _send_event(response, error_body(503, str(exc), code="shutting_down"))
     except Exception as exc:  # headers are gone: report in-band, as OpenAI does
         await _send_event(
             response, error_body(500, f"generation failed: {exc}", code="internal_error")
@@ -351,6 +359,21 @@ def _check_count(request: web.Request, count: int, param: str) -> None:
         raise invalid(
             f"{param} has {count} items; at most {limit} per request", param, "too_many_inputs"
         )
+
+
+def _check_chars(request: web.Request, info: EngineInfo, lengths: list[int], param: str) -> None:
+    """Refuse, before tokenizing, a text too long to fit the context whatever its tokens:
+    tokenizing megabytes would hold the engine thread for everyone."""
+    limit = info.max_tokens * request.app[CONFIG].chars_per_token
+    for index, length in enumerate(lengths):
+        if length > limit:
+            name = f"{param}[{index}]" if len(lengths) > 1 else param
+            raise invalid(
+                f"{name} has {length} characters; this model's context of {info.max_tokens} "
+                f"tokens takes at most {limit}",
+                param,
+                "context_length_exceeded",
+            )
 
 
 def _refusal(

@@ -2,7 +2,8 @@
 
 Shutdown (SIGTERM or SIGINT): /readyz turns 503 and new /v1 requests are
 refused with 503 (Connection: close) while requests in flight finish, up to
-`drain_timeout_s`; then the listener closes and the process exits, 0 when
+`drain_timeout_s`; then completions still decoding end with an error (an SSE
+error event for streams), the listener closes and the process exits, 0 when
 everything in flight completed.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import signal
@@ -25,10 +27,12 @@ from .adapters.errors import AdapterError
 from .adapters.listing import watch_adapter_list
 from .adapters.manager import AdapterSpec
 from .api_errors import ApiError, error_middleware, unavailable
-from .appkeys import CONFIG, LIFECYCLE
+from .appkeys import BUDGET, CONFIG, LIFECYCLE
 from .lifecycle import EngineLoader, Lifecycle, Phase
 from .metrics import RuntimeMetrics
+from .openai_routes import BODY_ROUTES
 from .openai_routes import routes as openai_routes
+from .request_body import BODY, BodyBudget, claim, read_body
 from .serve_config import ServeConfig
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,10 @@ KNOWN_ROUTES = frozenset(
 )
 #: Status recorded when the client went away before the answer (nginx's convention).
 CLIENT_CLOSED = 499
+#: What Kubernetes probes and Prometheus reach without the API key.
+OPEN_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+#: How long completions cut by the drain get to write their error event.
+CUT_GRACE_S = 2.0
 
 probe_routes = web.RouteTableDef()
 
@@ -60,9 +68,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 @probe_routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """200 only once the model is loaded and warmed up, and not while draining."""
-    phase = request.app[LIFECYCLE].phase
-    return web.json_response({"status": str(phase)}, status=200 if phase is Phase.READY else 503)
+    """200 only once the model is loaded and warmed up, not while draining, and not while
+    an engine call runs past its limit (the body then says why)."""
+    life = request.app[LIFECYCLE]
+    if life.phase is Phase.READY and life.stalled is not None:
+        return web.json_response({"status": "stalled", "reason": life.stalled}, status=503)
+    return web.json_response({"status": str(life.phase)}, status=200 if life.ready else 503)
 
 
 @probe_routes.get("/metrics")
@@ -108,6 +119,46 @@ async def gate_middleware(request: web.Request, handler: Handler) -> web.StreamR
         life.request_finished()
 
 
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With an API key configured, everything but the probes and /metrics needs it."""
+    key = request.app[CONFIG].api_key
+    if key is None or request.path in OPEN_ROUTES:
+        return await handler(request)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode("utf-8", "replace"), key.encode()
+    ):
+        response = ApiError(
+            401,
+            "missing or incorrect API key: send Authorization: Bearer <key>",
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        ).response()
+        response.force_close()  # its body, if any, is never read
+        return response
+    return await handler(request)
+
+
+@web.middleware
+async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Reads the body of a /v1 POST within the bytes-in-flight budget and the body timeout;
+    the bytes count against the budget until the answer ends."""
+    if request.method != "POST" or request.path not in BODY_ROUTES:
+        return await handler(request)
+    config = request.app[CONFIG]
+    with claim(request.app[BUDGET], config.retry_after_s) as held:
+        try:
+            request[BODY] = await read_body(
+                request, held, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s
+            )
+        except ApiError as exc:
+            response = exc.response()
+            response.force_close()  # the rest of the body is not worth reading
+            return response
+        return await handler(request)
+
+
 def _not_ready(phase: Phase, retry_after_s: int) -> ApiError:
     if phase is Phase.DRAINING:
         return unavailable("the server is shutting down; retry", "shutting_down", retry_after_s)
@@ -121,18 +172,24 @@ def create_app(
 ) -> web.Application:
     """The application; loading and warm-up start in the background when it starts."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, gate_middleware],
+        middlewares=[
+            metrics_middleware, error_middleware, auth_middleware, gate_middleware,
+            body_middleware,
+        ],
         client_max_size=config.max_body_bytes,
+    )  # fmt: skip
+    life = Lifecycle(
+        config.limits, metrics or RuntimeMetrics(), engine_call_limit_s=config.engine_call_limit_s
     )
-    life = Lifecycle(config.limits, metrics or RuntimeMetrics())
     app[LIFECYCLE] = life
     app[CONFIG] = config
+    app[BUDGET] = BodyBudget(config.max_bytes_in_flight)
     app.add_routes(probe_routes)
     app.add_routes(openai_routes)
 
     async def run_lifecycle(app: web.Application) -> AsyncIterator[None]:
         loading = asyncio.create_task(life.start(load))
-        tasks = [loading]
+        tasks = [loading, asyncio.create_task(life.watch(config.watchdog_period_s))]
         if config.adapters_file is not None:
             tasks.append(asyncio.create_task(_watch_adapters(life, config, loading)))
         yield
@@ -178,7 +235,11 @@ async def _serve(load: EngineLoader, config: ServeConfig) -> tuple[int, bool]:
     life = app[LIFECYCLE]
     # We drain ourselves; aiohttp's own wait only covers what is left after that.
     runner = web.AppRunner(
-        app, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
+        app,
+        handle_signals=False,
+        handler_cancellation=True,
+        shutdown_timeout=1.0,
+        keepalive_timeout=config.header_timeout_s,
     )
     sock = _listen(config.host, config.port)  # before setup starts loading the model
     await runner.setup()
@@ -191,6 +252,8 @@ async def _serve(load: EngineLoader, config: ServeConfig) -> tuple[int, bool]:
             loop.add_signal_handler(signum, _on_signal, life, signum)
         await life.stop_requested.wait()
         drained = await life.drain(config.drain_timeout_s)
+        if not drained:
+            await life.cut(CUT_GRACE_S)
         busy = life.worker.busy
     finally:
         await runner.cleanup()

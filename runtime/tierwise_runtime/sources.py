@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +15,8 @@ from .errors import ModelSourceError
 MODEL_ROOT_ENV = "TIERWISE_MODEL_ROOT"
 """Where the operator mounts PersistentVolumeClaims: `pvc://claim/path` is `<root>/claim/path`."""
 DEFAULT_MODEL_ROOT = "/models"
+#: A PersistentVolumeClaim name (a DNS-1123 subdomain); never "." or "..".
+_CLAIM = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 def _minilm() -> Path:
@@ -77,9 +80,18 @@ def resolve_source(uri: str) -> Path:
 def _pvc_path(uri: str, claim: str, rel: str) -> Path:
     if not claim:
         raise ModelSourceError(f"pvc URI {uri!r} has no claim name: use pvc://claim/path")
-    root = Path(os.environ.get(MODEL_ROOT_ENV, DEFAULT_MODEL_ROOT))
-    path = (root / claim / rel.lstrip("/")).resolve()
-    if not path.is_relative_to((root / claim).resolve()):
+    if not _CLAIM.fullmatch(claim):
+        raise ModelSourceError(
+            f"pvc URI {uri!r}: {claim!r} is not a claim name (lower-case letters, digits, '-', '.')"
+        )
+    parts = [part for part in rel.split("/") if part not in ("", ".")]
+    if claim in (".", "..") or ".." in parts or "\0" in rel:
+        raise ModelSourceError(f"pvc URI {uri!r} escapes its claim: '..' is not allowed")
+    root = Path(os.environ.get(MODEL_ROOT_ENV, DEFAULT_MODEL_ROOT)).resolve()
+    base = (root / claim).resolve()
+    path = base.joinpath(*parts).resolve()
+    # Symlinks inside the volume must not lead out of it either.
+    if not base.is_relative_to(root) or not path.is_relative_to(base):
         raise ModelSourceError(f"pvc URI {uri!r} escapes its claim")
     return path
 

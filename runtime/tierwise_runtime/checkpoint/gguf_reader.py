@@ -18,7 +18,12 @@ from ..chat import template_from_gguf
 from ..errors import CheckpointError
 from ..models import llama
 from .base import Checkpoint, TensorSource, rename
+from .gguf_bounds import check_gguf
+from .limits import bounded_float, bounded_int, check_heads, check_layers
 from .tokenizer import TextTokenizer, tokenizer_from_gguf
+
+#: What a malformed value in metadata we use raises on its way in.
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)
 
 _FLOAT_TYPES = {
     gguf.GGMLQuantizationType.F32: torch.float32,
@@ -28,6 +33,7 @@ _FLOAT_TYPES = {
 
 
 def read_gguf(path: Path) -> Checkpoint:
+    check_gguf(path)  # before the reader trusts a single declared size
     try:
         reader = gguf.GGUFReader(str(path))
     except Exception as exc:
@@ -35,22 +41,17 @@ def read_gguf(path: Path) -> Checkpoint:
     meta = metadata_of(reader)
     arch = meta.get("general.architecture")
     if arch != "llama":
-        raise CheckpointError(f"GGUF architecture {arch!r} is not supported (llama)")
+        raise CheckpointError(f"GGUF architecture {_short(arch)} is not supported (llama)")
     by_name = {t.name: t for t in reader.tensors}
-    config = _config(meta, tied="output.weight" not in by_name)
+    config = _config(meta, tied="output.weight" not in by_name, where=f"GGUF {path.name}")
     if "rope_freqs.weight" in by_name:
         config = replace(
             config, rope_freq_factors=_freq_factors(by_name["rope_freqs.weight"], config)
         )
     names = rename(by_name, llama.GGUF_KEYS, llama.GGUF_IGNORED)
+    check_layers(config.n_layers, names, f"GGUF {path.name}: llama.block_count")
     readers = {ours: _reader(by_name[theirs], ours, config) for ours, theirs in names.items()}
-    tok_json = path.parent / "tokenizer.json"
-    tokenizer = (
-        TextTokenizer.from_file(tok_json) if tok_json.is_file() else tokenizer_from_gguf(meta)
-    )
-    tokenizer.chat_template = template_from_gguf(meta)
-    eos = {int(meta[k]) for k in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
-           if k in meta}  # fmt: skip
+    tokenizer, eos = _tokenizer(path, meta)
     return Checkpoint(
         Architecture.LLAMA,
         config,
@@ -60,6 +61,34 @@ def read_gguf(path: Path) -> Checkpoint:
         config.max_position,
         frozenset(eos),
     )
+
+
+def _tokenizer(path: Path, meta: dict[str, Any]) -> tuple[TextTokenizer, set[int]]:
+    """The tokenizer, its chat template and end ids; malformed metadata is a CheckpointError
+    naming the field (a missing one) or saying which part failed."""
+    tok_json = path.parent / "tokenizer.json"
+    where = "tokenizer"
+    try:
+        tokenizer = (
+            TextTokenizer.from_file(tok_json) if tok_json.is_file() else tokenizer_from_gguf(meta)
+        )
+        where = "tokenizer.chat_template"
+        tokenizer.chat_template = template_from_gguf(meta)
+        where = "tokenizer.ggml.eos_token_id"
+        eos = {int(meta[k]) for k in ("tokenizer.ggml.eos_token_id",
+                                       "tokenizer.ggml.eot_token_id") if k in meta}  # fmt: skip
+    except KeyError as exc:
+        raise CheckpointError(f"GGUF {path.name}: metadata lacks {exc.args[0]}") from None
+    except _MALFORMED as exc:
+        raise CheckpointError(
+            f"GGUF {path.name}: malformed {where} metadata: {type(exc).__name__}: {exc}"[:300]
+        ) from None
+    return tokenizer, eos
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def metadata_of(reader: gguf.GGUFReader) -> dict[str, Any]:
@@ -72,26 +101,28 @@ def metadata_of(reader: gguf.GGUFReader) -> dict[str, Any]:
     return meta
 
 
-def _config(meta: dict[str, Any], tied: bool) -> llama.LlamaConfig:
-    def get(key: str, default: Any = None) -> Any:
-        value = meta.get(f"llama.{key}", default)
-        if value is None:
-            raise CheckpointError(f"GGUF metadata lacks llama.{key}")
-        return value
+def _config(meta: dict[str, Any], tied: bool, where: str = "GGUF") -> llama.LlamaConfig:
+    def get(key: str, bound: str, default: int | None = None) -> int:
+        return bounded_int(meta, f"llama.{key}", default, bound, where)
 
-    heads = int(get("attention.head_count"))
-    dim = int(get("embedding_length"))
+    tokens = meta.get("tokenizer.ggml.tokens")
+    vocab = len(tokens) if isinstance(tokens, list) and tokens else None
+    heads = get("attention.head_count", "n_heads")
+    dim = get("embedding_length", "dim")
+    kv_heads = get("attention.head_count_kv", "n_kv_heads", heads)
+    head_dim = get("attention.key_length", "head_dim", 0)
+    check_heads(dim, heads, kv_heads, head_dim, where)
     return llama.LlamaConfig(
-        vocab_size=int(meta.get("llama.vocab_size") or len(meta["tokenizer.ggml.tokens"])),
+        vocab_size=bounded_int(meta, "llama.vocab_size", vocab, "vocab_size", where),
         dim=dim,
-        n_layers=int(get("block_count")),
+        n_layers=get("block_count", "n_layers"),
         n_heads=heads,
-        n_kv_heads=int(get("attention.head_count_kv", heads)),
-        intermediate_size=int(get("feed_forward_length")),
-        max_position=int(get("context_length", 2048)),
-        norm_eps=float(get("attention.layer_norm_rms_epsilon", 1e-5)),
-        rope_theta=float(get("rope.freq_base", 10000.0)),
-        head_dim=int(get("attention.key_length", dim // heads)),
+        n_kv_heads=kv_heads,
+        intermediate_size=get("feed_forward_length", "intermediate_size"),
+        max_position=get("context_length", "max_position", 2048),
+        norm_eps=bounded_float(meta, "llama.attention.layer_norm_rms_epsilon", 1e-5, where),
+        rope_theta=bounded_float(meta, "llama.rope.freq_base", 10000.0, where),
+        head_dim=head_dim or dim // heads,
         tie_embeddings=tied,
     )
 

@@ -16,7 +16,20 @@ from ..chat import template_from_hf
 from ..errors import CheckpointError
 from ..models import bert, llama
 from .base import Checkpoint, TensorSource, rename
+from .limits import bounded_float, bounded_int, check_heads, check_layers
 from .tokenizer import TextTokenizer
+
+#: config.json sizes: key, the bound it keeps to, its default (None: required).
+_LLAMA_FIELDS = [
+    ("vocab_size", "vocab_size", None),
+    ("hidden_size", "dim", None),
+    ("num_hidden_layers", "n_layers", None),
+    ("num_attention_heads", "n_heads", None),
+    ("intermediate_size", "intermediate_size", None),
+    ("max_position_embeddings", "max_position", 2048),
+]
+_BERT_FIELDS = [*_LLAMA_FIELDS[:5], ("max_position_embeddings", "max_position", None),
+                ("type_vocab_size", "type_vocab_size", 2)]  # fmt: skip
 
 Readers = dict[str, Callable[[], torch.Tensor]]
 
@@ -25,7 +38,9 @@ def read_hf(folder: Path) -> Checkpoint:
     cfg = _json(folder / "config.json")
     kind = cfg.get("model_type")
     if kind not in ("bert", "llama"):
-        raise CheckpointError(f"unsupported model_type {kind!r} in {folder} (bert or llama)")
+        shown = repr(kind)[:40]
+        raise CheckpointError(f"unsupported model_type {shown} in {folder} (bert or llama)")
+    _check_config(cfg, kind, f"{folder / 'config.json'}")
     readers, files = _weights(folder)
     tok_path = folder / "tokenizer.json"
     if not tok_path.is_file():
@@ -45,9 +60,14 @@ def _bert(
     _check_pooling(folder)
     normalized = {_old_layernorm_names(k): k for k in readers}
     names = rename(normalized, bert.HF_KEYS, bert.HF_IGNORED, bert.HF_PREFIXES)
+    check_layers(config.num_layers, names, f"{folder / 'config.json'}: num_hidden_layers")
     tensors = TensorSource({ours: readers[normalized[theirs]] for ours, theirs in names.items()})
     st = folder / "sentence_bert_config.json"
-    max_len = _json(st).get("max_seq_length") if st.is_file() else None
+    max_len = (
+        bounded_int(_json(st), "max_seq_length", 0, "max_position", str(st))
+        if st.is_file()
+        else None
+    )
     return Checkpoint(
         Architecture.BERT, config, tensors, tok, files, int(max_len or config.max_position)
     )
@@ -59,6 +79,7 @@ def _llama(
     config = llama.LlamaConfig.from_hf(cfg)
     ignored = llama.HF_IGNORED + ((r"^lm_head\.",) if config.tie_embeddings else ())
     names = rename(readers, llama.HF_KEYS, ignored)
+    check_layers(config.n_layers, names, f"{folder / 'config.json'}: num_hidden_layers")
     tensors = TensorSource({ours: readers[theirs] for ours, theirs in names.items()})
     eos = _ids(cfg.get("eos_token_id"))
     gen = folder / "generation_config.json"
@@ -67,6 +88,20 @@ def _llama(
     return Checkpoint(
         Architecture.LLAMA, config, tensors, tok, files, config.max_position, frozenset(eos)
     )
+
+
+def _check_config(cfg: dict[str, Any], kind: str, where: str) -> None:
+    """Every size config.json declares is an integer within bounds, and the heads divide."""
+    fields = _LLAMA_FIELDS if kind == "llama" else _BERT_FIELDS
+    sizes = {key: bounded_int(cfg, key, default, bound, where) for key, bound, default in fields}
+    heads = sizes["num_attention_heads"]
+    kv_heads = heads
+    if kind == "llama" and cfg.get("num_key_value_heads") is not None:
+        kv_heads = bounded_int(cfg, "num_key_value_heads", heads, "n_kv_heads", where)
+    head_dim = bounded_int(cfg, "head_dim", 0, "head_dim", where) if cfg.get("head_dim") else 0
+    check_heads(sizes["hidden_size"], heads, kv_heads, head_dim, where)
+    for eps in ("rms_norm_eps", "layer_norm_eps", "rope_theta"):
+        bounded_float(cfg, eps, 0.0, where)
 
 
 def _weights(folder: Path) -> tuple[Readers, list[Path]]:
@@ -124,7 +159,12 @@ def _check_pooling(folder: Path) -> None:
 def _ids(value: Any) -> set[int]:
     if value is None:
         return set()
-    return {int(v) for v in value} if isinstance(value, list) else {int(value)}
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise CheckpointError(
+            f"eos_token_id must be a token id or a list of them, got {value!r}"[:200]
+        )
+    return set(values)
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from ..errors import InputError
 from ..models.kv_cache import KVCache
 from ..models.llama import Llama
 from .sampling import make_generator, pick
+
+log = logging.getLogger(__name__)
 
 
 class DecoderEngine:
@@ -97,7 +100,7 @@ class DecoderEngine:
         while session.rows:
             out: list[int | None] = [None] * len(prompts)
             for row, token in session.advance():
-                out[rows[id(row)]] = token
+                out[rows[id(row)]] = None if row.error is not None else token
             yield out
 
     def session(self) -> DecodeSession:
@@ -116,6 +119,8 @@ class Row:
     generator: torch.Generator | None
     produced: int = 0
     done: bool = False
+    error: Exception | None = None
+    """Why this row could not go on (its sampling failed); it has left, the others go on."""
 
 
 class DecodeSession:
@@ -198,10 +203,17 @@ class DecodeSession:
         return end + max([*room, *(p.max_tokens for p in params)])
 
     def advance(self) -> list[tuple[Row, int]]:
-        """Pick every row's next token; rows that end leave; the others take one step."""
+        """Pick every row's next token; rows that end leave; the others take one step.
+        A row whose sampling fails gets token -1, its `error` set, and leaves."""
         picked = []
         for row, logits in zip(self.rows, self.pending, strict=True):
-            token = pick(logits, row.params, row.generator)
+            try:
+                token = pick(logits, row.params, row.generator)
+            except Exception as exc:  # one sequence's poison never reaches its neighbours
+                log.warning("a sequence left the batch: sampling failed: %s", exc)
+                row.error, row.done = exc, True
+                picked.append((row, -1))
+                continue
             row.produced += 1
             row.done = token in row.stops or row.produced >= row.params.max_tokens
             picked.append((row, token))
