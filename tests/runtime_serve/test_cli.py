@@ -162,3 +162,24 @@ def test_a_port_in_use_fails_before_the_model_loads() -> None:
         with pytest.raises(OSError, match="in use"):
             server.serve(load, config)
     assert loads == []
+
+
+def test_serve_attaches_the_adapters_list_and_watches_it(
+    fake_loader: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from tierwise_runtime.adapters import attach
+
+    listing = tmp_path / "adapters.json"
+    listing.write_text('{"adapters": [{"name": "tuned", "source": "file:///lora/tuned"}]}')
+    attached: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(attach, "attach_adapters", lambda e, s, **kw: attached.append((s, kw)))
+    argv = [*SERVE, "--adapters", str(listing), "--max-adapters", "3", "--adapter-dtype",
+            "bf16", "--adapters-poll", "0.5"]  # fmt: skip
+    assert cli.main(argv) == 0
+    [(specs, settings)] = attached
+    assert [(s.name, s.source) for s in specs] == [("tuned", "file:///lora/tuned")]
+    assert settings["capacity"] == 3 and str(settings["dtype"]) == "torch.bfloat16"
+    config = fake_loader[-1][1]["config"]
+    assert (config.adapters_file, config.adapters_poll_s) == (listing, 0.5)
