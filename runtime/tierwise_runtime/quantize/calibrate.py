@@ -34,14 +34,25 @@ def fit_gptq(module: nn.Module, feed: Feed, config: Int4WeightOnlyConfig, target
     ]
     stats = _collect(linears, feed)
     codes: Codes = {}
+    # Rows are independent given the Hessian: layers sharing an input (q, k, v; gate, up) are
+    # fitted as one stacked matrix, one factorisation and one column sweep for all of them.
+    shared: dict[tuple[int, int], list[tuple[str, nn.Linear]]] = {}
     for name, lin, size in linears:
         acc = stats.get(id(lin))
         if acc is None or acc.rows == 0:
             raise ValueError(f"GPTQ: no calibration input reached {name}")
-        with _threads_for_small_ops(lin.weight.device):
-            q, s, z = gptq_codes(lin.weight.detach(), acc.h, size, config.compute_dtype)
-        codes[id(lin)] = (q, s, z)
-        lin.weight.data = _dequantize(q, s, z, size).to(lin.weight.dtype)
+        shared.setdefault((id(acc), size), []).append((name, lin))
+    for (_, size), group in shared.items():
+        h = next(stats[id(lin)] for _, lin in group).h
+        stacked = torch.cat([lin.weight.detach() for _, lin in group])
+        with _threads_for_small_ops(stacked.device):
+            q, s, z = gptq_codes(stacked, h, size, config.compute_dtype)
+        rows = [lin.out_features for _, lin in group]
+        for (_, lin), qi, si, zi in zip(
+            group, q.split(rows), s.split(rows), z.split(rows), strict=True
+        ):
+            codes[id(lin)] = (qi.contiguous(), si.contiguous(), zi.contiguous())
+            lin.weight.data = _dequantize(qi, si, zi, size).to(lin.weight.dtype)
     return codes
 
 
