@@ -49,7 +49,11 @@ def fit_gptq(module: nn.Module, feed: Feed, config: Int4WeightOnlyConfig, target
             q, s, z = gptq_codes(stacked, h, size, config.compute_dtype)
         rows = [lin.out_features for _, lin in group]
         for (_, lin), qi, si, zi in zip(
-            group, q.split(rows), s.split(rows), z.split(rows), strict=True
+            group,
+            torch.split(q, rows),
+            torch.split(s, rows),
+            torch.split(z, rows),
+            strict=True,
         ):
             codes[id(lin)] = (qi.contiguous(), si.contiguous(), zi.contiguous())
             lin.weight.data = _dequantize(qi, si, zi, size).to(lin.weight.dtype)
