@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from tierwise_runtime.engine import Engine, SamplingParams
 from tierwise_runtime.engines import DecoderEngine
@@ -54,15 +55,35 @@ def test_a_prompt_that_joins_midway_generates_what_it_would_alone(llama: Decoder
     assert made[id(b)] == alone(llama, late, SamplingParams(max_tokens=9, temperature=0))
 
 
-def test_finished_rows_leave_and_their_cache_goes_with_them(llama: DecoderEngine) -> None:
+def test_rows_leave_and_join_without_copying_the_others_cache(llama: DecoderEngine) -> None:
     session = llama.session()
     short, long = SamplingParams(max_tokens=2, temperature=0), GREEDY
-    session.join([[3, 4, 5, 6, 7, 8, 9, 10], [11, 12]], [short, long])
-    run(session, steps=2)
-    assert len(session.rows) == 1 and session.cache is not None
-    assert session.cache.k.shape[1] == 1  # one row left in the cache
-    # The long prompt's columns before the short one's start are no one's now: trimmed.
-    assert session.filled == 2 + 2 and bool(session.valid[0, : session.filled].all())
+    _, stays = session.join([[3, 4, 5, 6, 7, 8, 9, 10], [11, 12]], [short, long])
+    made = run(session, steps=2)
+    assert session.rows == [stays] and session.cache is not None
+    cache, slot = session.cache, session.slots[0]
+    held = cache.k[:, slot, :, :4].clone()  # the staying row's prompt and first two tokens
+    (late,) = session.join([[13, 14, 15]], [SamplingParams(max_tokens=3, temperature=0)])
+    assert session.cache is cache  # same storage: nobody's cache was moved
+    assert session.slots == [slot, 0]  # the joiner took the slot the short row freed
+    assert torch.equal(cache.k[:, slot, :, :4], held)
+    for key, tokens in run(session).items():
+        made.setdefault(key, []).extend(tokens)
+    assert made[id(stays)] == alone(llama, [11, 12], long)
+    assert made[id(late)] == alone(llama, [13, 14, 15], SamplingParams(max_tokens=3, temperature=0))
+    assert session.cache is None and session.kv_bytes == 0
+
+
+def test_the_cache_holds_slots_x_columns_at_the_bytes_per_token_reported(
+    llama: DecoderEngine,
+) -> None:
+    session = llama.session()
+    session.join([[1, 2, 3], [4, 5]], [GREEDY, GREEDY])
+    assert session.cache is not None
+    slots, columns = session.cache.k.shape[1], session.cache.max_len
+    assert (slots, columns) == (2, 3 + GREEDY.max_tokens)
+    per_token = llama.info.kv_cache_bytes_per_token
+    assert per_token is not None and session.kv_bytes == slots * columns * per_token
 
 
 def test_a_row_whose_client_left_is_dropped_and_the_others_go_on(llama: DecoderEngine) -> None:
@@ -142,10 +163,10 @@ async def test_the_server_side_joins_requests_into_the_running_batch(llama: Deco
         assert got == llama.detokenize(alone(llama, ids, params))
 
 
-def test_the_width_a_join_would_need_counts_history_and_room(llama: DecoderEngine) -> None:
+def test_the_width_a_join_would_need_is_the_most_any_one_row_needs(llama: DecoderEngine) -> None:
     session = llama.session()
     assert session.width_after([[1, 2, 3]], [SamplingParams(max_tokens=5)]) == 3 + 5
     session.join([[1, 2, 3, 4]], [GREEDY])  # 4 tokens of history, 12 to make
     run(session, steps=2)  # 6 of history, 10 to make
-    assert session.width_after([[9] * 10], [SamplingParams(max_tokens=3)]) == 10 + 10
-    assert session.width_after([[9]], [SamplingParams(max_tokens=30)]) == 6 + 30
+    assert session.width_after([[9] * 10], [SamplingParams(max_tokens=3)]) == 6 + 10
+    assert session.width_after([[9]], [SamplingParams(max_tokens=30)]) == 1 + 30

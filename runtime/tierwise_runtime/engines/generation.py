@@ -109,10 +109,11 @@ class DecodeSession:
     """Sequences decoded together one token per step. New prompts join between steps and
     finished ones leave at once, so a short request never waits for a long one.
 
-    The rows share one KV cache whose columns are time slots: each step every row writes
-    its key and value at column `filled`; a row's earlier tokens sit right-aligned before
-    it and `valid` masks every column that is not its own. Joining re-aligns the two
-    caches on their last column; leaving drops the row and the columns no row still uses.
+    The KV cache is a set of slots: each row owns one slot (a batch index of the cache) and
+    keeps its tokens left-aligned in it, so joining writes only the joiners' slots and
+    leaving frees a slot without touching anyone else's cache. A step runs the slots up to
+    the highest one in use; a free slot among them computes a dummy token nobody reads.
+    The cache grows (doubling, so a copy is rare) only when more slots or columns are needed.
     """
 
     def __init__(
@@ -123,104 +124,128 @@ class DecodeSession:
 
     def _empty(self) -> None:
         self.rows: list[Row] = []
+        self.slots: list[int] = []
+        """The cache slot of each row."""
         self.cache: KVCache | None = None
-        self.valid = torch.zeros((0, 0), dtype=torch.bool)
-        self.next_pos = torch.zeros(0, dtype=torch.long)
-        """Each row's position for the token it feeds next."""
-        self.pending = torch.zeros(0, 0)
-        """[B, V] logits each row's next token is picked from."""
-        self.filled = 0
+        self.lengths = torch.zeros(0, dtype=torch.long)
+        """Tokens each slot holds (0 when free); also the position of the token it feeds next."""
+        self.pending: dict[int, torch.Tensor] = {}
+        """Slot -> [V] logits its row's next token is picked from."""
+
+    @property
+    def kv_bytes(self) -> int:
+        """Bytes the KV cache holds now."""
+        return 0 if self.cache is None else self.cache.nbytes
 
     def join(self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]) -> list[Row]:
         """Prefill `prompts` (each with max_tokens >= 1) and add them to the running batch."""
         group = _Prefill([list(p) for p in prompts], self.model, self.device, self.dtype)
         logits = group.run()
         rows = [Row(p, self.eos | p.stop_token_ids, make_generator(p)) for p in params]
-        self._merge(group, logits, rows)
+        self._place(group, logits, rows)
         return rows
 
     def width_after(
         self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
     ) -> int:
-        """Cache columns the batch would need with `prompts` joined: the longest history
-        plus the most tokens any row may still write (each row alone fits the context;
-        a batch keeps to it too, so its cache stays within batch x context)."""
-        end = max([self.filled, *(len(p) for p in prompts)])
-        room = [r.params.max_tokens - r.produced for r in self.rows]
-        return end + max([*room, *(p.max_tokens for p in params)])
+        """Cache columns the batch would need with `prompts` joined: the most any one row
+        (its history plus the most tokens it may still write) needs. Each row alone fits the
+        context, so a batch's cache stays within slots x context."""
+        held = [
+            int(self.lengths[s]) + r.params.max_tokens - r.produced
+            for r, s in zip(self.rows, self.slots, strict=True)
+        ]
+        return max([*held, *(len(p) + q.max_tokens for p, q in zip(prompts, params, strict=True))])
 
     def advance(self) -> list[tuple[Row, int]]:
         """Pick every row's next token; rows that end leave; the others take one step."""
         picked = []
-        for row, logits in zip(self.rows, self.pending, strict=True):
-            token = pick(logits, row.params, row.generator)
+        for row, slot in zip(self.rows, self.slots, strict=True):
+            token = pick(self.pending[slot], row.params, row.generator)
             row.produced += 1
             row.done = token in row.stops or row.produced >= row.params.max_tokens
             picked.append((row, token))
         self.leave([row for row, _ in picked if row.done])
         if self.rows:
-            self._step([token for row, token in picked if not row.done])
+            tokens = {id(row): token for row, token in picked}
+            self._step([tokens[id(row)] for row in self.rows])
         return picked
 
     def leave(self, rows: Sequence[object]) -> None:
-        """Drop `rows` (finished, or their client has gone) and the columns nobody uses."""
+        """Drop `rows` (finished, or their client has gone): their slots are free again."""
         gone = {id(row) for row in rows}
         keep = [i for i, row in enumerate(self.rows) if id(row) not in gone]
         if len(keep) == len(self.rows):
             return
-        if not keep or self.cache is None:
+        if not keep:
             self._empty()
             return
-        index = torch.tensor(keep)
-        valid = self.valid[index]
-        used = valid[:, : self.filled].any(dim=0).nonzero()
-        first = int(used[0]) if len(used) else self.filled
-        on = index.to(self.cache.k.device)
-        self.cache = KVCache.of(
-            self.cache.k.index_select(1, on)[:, :, :, first:].contiguous(),
-            self.cache.v.index_select(1, on)[:, :, :, first:].contiguous(),
-        )
-        self.valid = valid[:, first:].contiguous()
-        self.filled -= first
-        self.next_pos = self.next_pos[index]
-        self.pending = self.pending[index]
+        for i, row in enumerate(self.rows):
+            if id(row) in gone:
+                self.lengths[self.slots[i]] = 0
+                self.pending.pop(self.slots[i], None)
         self.rows = [self.rows[i] for i in keep]
+        self.slots = [self.slots[i] for i in keep]
 
-    def _merge(self, group: _Prefill, logits: torch.Tensor, rows: list[Row]) -> None:
+    def _place(self, group: _Prefill, logits: torch.Tensor, rows: list[Row]) -> None:
+        taken = set(self.slots)
+        free = [s for s in range(len(self.lengths)) if s not in taken]
+        slots = free[: len(rows)]
+        slots += range(len(self.lengths), len(self.lengths) + len(rows) - len(slots))
+        room = max(
+            [self.width_after([], []) if self.rows else 0]
+            + [int(n) + r.params.max_tokens for n, r in zip(group.lengths, rows, strict=True)]
+        )
+        self._reserve(max(slots) + 1, room)
+        assert self.cache is not None
+        w = group.width
+        for j, (slot, n) in enumerate(zip(slots, group.lengths.tolist(), strict=True)):
+            self.cache.k[:, slot, :, :n] = group.cache.k[:, j, :, w - n :]
+            self.cache.v[:, slot, :, :n] = group.cache.v[:, j, :, w - n :]
+            self.lengths[slot] = n
+            self.pending[slot] = logits[j]
+        self.rows += rows
+        self.slots += slots
+
+    def _reserve(self, slots: int, columns: int) -> None:
+        """A cache of at least `slots` x `columns`; growing copies the old one (rarely)."""
+        cache = self.cache
+        if cache is not None and cache.k.shape[1] >= slots and cache.max_len >= columns:
+            if len(self.lengths) < slots:
+                self.lengths = torch.cat([self.lengths, torch.zeros(slots - len(self.lengths),
+                                                                    dtype=torch.long)])  # fmt: skip
+            return
+        have_slots = 0 if cache is None else cache.k.shape[1]
+        have_cols = 0 if cache is None else cache.max_len
+        new_slots = max(slots, 2 * have_slots) if slots > have_slots else have_slots
+        new_cols = max(columns, 2 * have_cols) if columns > have_cols else have_cols
         cfg = self.model.config
-        everyone = [*self.rows, *rows]
-        end = max(self.filled, group.width)
-        room = end + max(r.params.max_tokens - r.produced for r in everyone)
-        cache = KVCache(cfg.n_layers, len(everyone), kv_heads=cfg.n_kv_heads, max_len=room,
+        grown = KVCache(cfg.n_layers, new_slots, kv_heads=cfg.n_kv_heads, max_len=new_cols,
                         head_dim=cfg.head_dim, dtype=self.dtype, device=self.device)  # fmt: skip
-        valid = torch.zeros((len(everyone), room), dtype=torch.bool)
-        old = len(self.rows)
-        if self.cache is not None and old:
-            cols = slice(end - self.filled, end)
-            cache.k[:, :old, :, cols] = self.cache.k[:, :, :, : self.filled]
-            cache.v[:, :old, :, cols] = self.cache.v[:, :, :, : self.filled]
-            valid[:old, cols] = self.valid[:, : self.filled]
-        cols = slice(end - group.width, end)
-        cache.k[:, old:, :, cols] = group.cache.k
-        cache.v[:, old:, :, cols] = group.cache.v
-        valid[old:, cols] = group.valid
-        self.cache, self.valid, self.filled = cache, valid, end
-        self.next_pos = torch.cat([self.next_pos, group.lengths])
-        self.pending = logits if not old else torch.cat([self.pending, logits])
-        self.rows = everyone
+        if cache is not None:
+            grown.k[:, :have_slots, :, :have_cols] = cache.k
+            grown.v[:, :have_slots, :, :have_cols] = cache.v
+        self.cache = grown
+        lengths = torch.zeros(max(slots, len(self.lengths)), dtype=torch.long)
+        lengths[: len(self.lengths)] = self.lengths
+        self.lengths = lengths
 
     def _step(self, tokens: list[int]) -> None:
         assert self.cache is not None
-        start = self.filled
-        self.valid[:, start] = True
-        self.filled += 1
-        mask = self.valid[:, None, None, : self.filled]  # [B, 1, 1, T]
-        ids = torch.tensor(tokens)[:, None]
-        self.pending = _last_logits(
-            self.model, ids, self.next_pos[:, None], mask,
-            cache=self.cache, start=start, device=self.device,
+        b = max(self.slots) + 1
+        ids = torch.zeros((b, 1), dtype=torch.long)
+        ids[self.slots, 0] = torch.tensor(tokens)
+        at = self.lengths[:b].clone()  # each slot's column (and position) for this token
+        width = int(at.max()) + 1
+        self.cache.width = width
+        mask = (torch.arange(width)[None] <= at[:, None])[:, None, None, :]  # [B, 1, 1, T]
+        logits = _last_logits(
+            self.model, ids, at[:, None], mask,
+            cache=self.cache, start=at.to(self.device), device=self.device,
         )  # fmt: skip
-        self.next_pos = self.next_pos + 1
+        for slot in self.slots:
+            self.lengths[slot] += 1
+            self.pending[slot] = logits[slot]
 
 
 class _Prefill:
@@ -262,7 +287,7 @@ def _last_logits(
     mask: torch.Tensor,
     *,
     cache: KVCache,
-    start: int,
+    start: int | torch.Tensor,
     device: torch.device,
 ) -> torch.Tensor:
     d = device

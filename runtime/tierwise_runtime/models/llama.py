@@ -137,7 +137,7 @@ class Attention(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None,
-        cache: tuple[KVCache, int, int] | None,
+        cache: tuple[KVCache, int, int | torch.Tensor] | None,
     ) -> torch.Tensor:
         # x: [B, S, D]; rope: cos, sin [B, 1, S, hd]; mask: [B, 1, S, T] or None (causal)
         b, s, _ = x.shape
@@ -180,7 +180,7 @@ class Block(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None,
-        cache: tuple[KVCache, int, int] | None,
+        cache: tuple[KVCache, int, int | torch.Tensor] | None,
     ) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), rope, mask, cache)
         return x + self.mlp(self.mlp_norm(x))  # type: ignore[no-any-return]
@@ -221,7 +221,7 @@ class Llama(nn.Module):
         mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
         *,
-        start: int = 0,
+        start: int | torch.Tensor = 0,
         last_only: bool = False,
     ) -> torch.Tensor:
         """ids, positions: [B, S]; mask: [B, 1, S, T] or None for plain causal attention;
