@@ -13,7 +13,10 @@ import torch
 from tierwise_operator.api import Precision
 from tierwise_runtime.calibration import Calibration, calibration_texts, resolve
 from tierwise_runtime.engine import Engine
+from tierwise_runtime.engines import DecoderEngine
 from tierwise_runtime.errors import PrecisionError
+from tierwise_runtime.profiler.accuracy import generation_accuracy, token_reference
+from tierwise_runtime.profiler.evalset import load_eval_set
 from tierwise_runtime.quantize.calibrate import apply_codes, fit_gptq
 from tierwise_runtime.quantize.configs import Int4WeightOnlyConfig
 from tierwise_runtime.quantize.gptq import HessianAccumulator, gptq_codes
@@ -118,3 +121,16 @@ def test_gptq_int4_g128_keeps_minilm_above_0_98_mean_cosine(
         for e in (gptq, rtn)
     }
     assert cosine["gptq"] >= 0.98 > cosine["rtn"], cosine
+
+
+@pytest.mark.slow
+def test_gptq_int4_loses_less_smollm2_perplexity_than_round_to_nearest(
+    smollm: Callable[..., Engine],
+) -> None:
+    texts = load_eval_set(None, limit=16).texts
+    fp32, gptq, rtn = smollm("fp32"), smollm("int4", "gptq"), smollm("int4", "rtn")
+    assert isinstance(fp32, DecoderEngine) and isinstance(gptq, DecoderEngine)
+    assert isinstance(rtn, DecoderEngine)
+    reference = token_reference(fp32, texts)
+    delta = [generation_accuracy(reference, e, texts).delta for e in (gptq, rtn)]
+    assert delta[0] < delta[1], delta
