@@ -162,3 +162,11 @@ def test_a_port_in_use_fails_before_the_model_loads() -> None:
         with pytest.raises(OSError, match="in use"):
             server.serve(load, config)
     assert loads == []
+
+
+def test_serve_passes_an_int4_calibration_only_when_asked(
+    fake_loader: list[tuple[tuple[Any, ...], dict[str, Any]]],
+) -> None:
+    assert cli.main([*SERVE, "--precision", "int4", "--int4-calibration", "rtn"]) == 0
+    (_, load_kwargs), _ = fake_loader
+    assert load_kwargs["calibration"] == "rtn"
