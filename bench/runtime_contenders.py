@@ -35,9 +35,10 @@ def tierwise(name: str) -> tuple[Embed, dict[str, Any]]:
     from tierwise_runtime.loader import load_engine
     from tierwise_runtime.quantize import Int4WeightOnlyLinear, Int8WeightOnlyLinear
 
-    parts = name.split("-")  # tw-int4-g32
+    parts = name.split("-")  # tw-int4-g32, tw-int4-g128-rtn
     group = int(parts[2][1:]) if len(parts) > 2 else None
-    engine = load_engine(MODEL, parts[1], group_size=group)
+    calibration = {"calibration": parts[3]} if len(parts) > 3 else {}
+    engine = load_engine(MODEL, parts[1], group_size=group, **calibration)
     held = fp32 = 0
     for m in engine.model.modules():  # type: ignore[union-attr]
         if isinstance(m, Int8WeightOnlyLinear | Int4WeightOnlyLinear):

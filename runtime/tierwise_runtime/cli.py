@@ -87,6 +87,12 @@ def add_serve(sub: SubParsers) -> None:
     p.add_argument("--device", default="cpu", type=_device, help="cpu, cuda or cuda:N")
     p.add_argument("--offload-dir", type=Path, help="memory-map the weights from this directory")
     p.add_argument("--group-size", type=_positive, help="int8/int4 scale group size")
+    p.add_argument(
+        "--int4-calibration",
+        choices=["gptq", "rtn"],
+        help="int4 codes: gptq (fitted on bundled calibration texts; the default on gpu and "
+        "cpu) or rtn (round-to-nearest; the only choice with --offload-dir)",
+    )
     p.add_argument("--name", help="the model id clients pass (default: from the model)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on")
     p.add_argument("--port", default=8000, type=_port)
@@ -164,6 +170,7 @@ def run_serve(args: argparse.Namespace) -> int:
             offload_dir=args.offload_dir,
             group_size=args.group_size,
             name=args.name,
+            **({"calibration": args.int4_calibration} if args.int4_calibration else {}),
         )
         if args.adapters is not None:
             from .adapters.attach import ADAPTER_DTYPES, attach_adapters

@@ -40,6 +40,8 @@ class EngineInfo:
     """Embeddings: length of each vector."""
     kv_cache_bytes_per_token: int | None = None
     """Decoders: KV-cache bytes one token of context costs at this precision."""
+    calibration: str | None = None
+    """int4: how the codes were fitted, `gptq` or `rtn` (round-to-nearest)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from torch import nn
 
 from tierwise_operator.api import Precision, Task, TierKind
 
+from . import calibration as calib
 from .checkpoint import Checkpoint, read_checkpoint
 from .engine import Engine, EngineInfo
 from .engines import DecoderEngine, EncoderEngine
@@ -19,7 +20,13 @@ from .models.kv_cache import bytes_per_token
 from .models.llama import Llama, LlamaConfig
 from .offload import load_offloaded, offload_folder
 from .pages import trim_heap
-from .quantize import compute_dtype, config_for, parse_precision, weight_bytes
+from .quantize import (
+    Int4WeightOnlyConfig,
+    compute_dtype,
+    config_for,
+    parse_precision,
+    weight_bytes,
+)
 from .sources import default_name, resolve_source
 
 
@@ -31,11 +38,15 @@ def load_engine(
     offload_dir: str | Path | None = None,
     group_size: int | None = None,
     name: str | None = None,
+    calibration: str | None = None,
 ) -> Engine:
     """Loads `uri` at `precision` on `device` ("cpu", "cuda", "cuda:N"); with `offload_dir`,
-    weights live in a memory-mapped file there. Raises a LoadError subclass naming the problem."""
+    weights live in a memory-mapped file there. int4 takes GPTQ codes calibrated on the
+    bundled calibration texts unless `calibration` is `rtn` (offload: always rtn). Raises a
+    LoadError subclass naming the problem."""
     prec = parse_precision(precision)
     config = config_for(prec, group_size)
+    codes = calib.resolve(prec, calibration, offload=offload_dir is not None)
     dev = parse_device(device)
     path = resolve_source(uri)
     ckpt = read_checkpoint(path)
@@ -45,6 +56,10 @@ def load_engine(
         folder = offload_folder(Path(offload_dir), ckpt, prec, config, dev)
         model = load_offloaded(ckpt, config, dev, folder)
         tier = TierKind.OFFLOAD
+    elif codes is calib.Calibration.GPTQ:
+        assert isinstance(config, Int4WeightOnlyConfig)
+        model = calib.materialize_gptq(skeleton, ckpt, config, dev)
+        tier = TierKind.GPU if dev.type == "cuda" else TierKind.CPU
     else:
         model = materialize(skeleton, ckpt, config, dev)
         tier = TierKind.GPU if dev.type == "cuda" else TierKind.CPU
@@ -59,6 +74,7 @@ def load_engine(
         max_tokens=ckpt.max_tokens,
         weight_bytes=weight_bytes(model),
         parameters=params,
+        calibration=None if codes is None else codes.value,
         **_shape_info(model, compute_dtype(config)),
     )
     return _engine(model, ckpt, info, dev, compute_dtype(config))

@@ -172,3 +172,13 @@ def test_observed_traffic_above_the_spec_floor_is_planned_for(three_tiers: list[
          "observedAt": (NOW - timedelta(seconds=30)).isoformat()}]})  # fmt: skip
     plan = decide(model(rps=40, **EMBEDDER), three_tiers, NOW, snapshot=snapshot)
     assert plan.traffic_rps == 900 and plan.replicas == 4
+
+
+def test_calibrated_int4_is_chosen_within_a_budget_its_round_to_nearest_codes_exceed() -> None:
+    points = [point(1, 12, 100), point(8, 40, 250)]
+    int4 = entry("int4", "cpu", 0.06, 0.017, points, peak_gib=0.3)
+    int4["calibration"] = {"method": "gptq", "rtnAccuracy": {"delta": 0.04}}
+    prof = profile(entry("int8", "cpu", 0.1, 0.004, points, peak_gib=0.6), int4)
+    m = model(prof=prof, precisions=["int8", "int4"], budget="2%")
+    plan = decide(m, [tier("cpu", per_gib="0.5")], NOW)
+    assert plan.chosen is not None and str(plan.chosen.key) == "int4/cpu"

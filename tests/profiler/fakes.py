@@ -17,7 +17,23 @@ BYTES = {Precision.FP32: 4, Precision.BF16: 2, Precision.FP16: 2, Precision.INT8
 PARAMS = 1_000_000
 
 
-def _info(task: Task, precision: Precision, device: str, offload: bool) -> EngineInfo:
+GPTQ_NOISE = 0.03
+"""int4 with calibrated codes: less noise than round-to-nearest's, as the real model shows."""
+
+
+def _calibration(precision: Precision, offload: bool, asked: str | None) -> str | None:
+    if precision is not Precision.INT4:
+        return None
+    return asked or ("rtn" if offload else "gptq")
+
+
+def _noise(precision: Precision, calibration: str | None) -> float:
+    return GPTQ_NOISE if calibration == "gptq" else NOISE[precision]
+
+
+def _info(
+    task: Task, precision: Precision, device: str, offload: bool, calibration: str | None = None
+) -> EngineInfo:
     tier = (
         TierKind.GPU
         if device.startswith("cuda")
@@ -29,6 +45,7 @@ def _info(task: Task, precision: Precision, device: str, offload: bool) -> Engin
         precision=precision, device=device, tier=tier, max_tokens=128,
         weight_bytes=int(PARAMS * BYTES[precision]), parameters=PARAMS, embedding_dim=16,
         kv_cache_bytes_per_token=None if task is Task.TEXT_EMBEDDING else 1024,
+        calibration=_calibration(precision, offload, calibration),
     )  # fmt: skip
 
 
@@ -37,9 +54,15 @@ def _tokens(text: str) -> list[int]:
 
 
 class FakeEmbedder:
-    def __init__(self, precision: Precision, device: str = "cpu", offload: bool = False) -> None:
-        self.info = _info(Task.TEXT_EMBEDDING, precision, device, offload)
-        self._noise = NOISE[precision]
+    def __init__(
+        self,
+        precision: Precision,
+        device: str = "cpu",
+        offload: bool = False,
+        calibration: str | None = None,
+    ) -> None:
+        self.info = _info(Task.TEXT_EMBEDDING, precision, device, offload, calibration)
+        self._noise = _noise(precision, self.info.calibration)
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [_tokens(t) for t in texts]
@@ -57,11 +80,18 @@ class FakeEmbedder:
 class FakeDecoder:
     eos_token_ids = frozenset({0})
 
-    def __init__(self, precision: Precision, device: str = "cpu", offload: bool = False) -> None:
-        self.info = _info(Task.TEXT_GENERATION, precision, device, offload)
+    def __init__(
+        self,
+        precision: Precision,
+        device: str = "cpu",
+        offload: bool = False,
+        calibration: str | None = None,
+    ) -> None:
+        self.info = _info(Task.TEXT_GENERATION, precision, device, offload, calibration)
         gen = torch.Generator().manual_seed(7)
         self._table = torch.randn(100, 100, generator=gen)
-        self._table += NOISE[precision] * 20 * torch.randn(100, 100, generator=gen)
+        noise = _noise(precision, self.info.calibration)
+        self._table += noise * 20 * torch.randn(100, 100, generator=gen)
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [_tokens(t) for t in texts]
@@ -85,10 +115,11 @@ class FakeDecoder:
 
 def fake_loader(uri: str, precision: Precision, device: str = "cpu",
                 offload_dir: object = None, group_size: int | None = None,
-                name: str | None = None) -> FakeEmbedder | FakeDecoder:  # fmt: skip
+                name: str | None = None,
+                calibration: str | None = None) -> FakeEmbedder | FakeDecoder:  # fmt: skip
     if "broken" in uri and precision is Precision.INT4:
         raise RuntimeError("int4 kernel unavailable")
     if "missing" in uri:
         raise FileNotFoundError(f"model not found: {uri}")
     cls = FakeDecoder if "decoder" in uri else FakeEmbedder
-    return cls(precision, device, offload_dir is not None)
+    return cls(precision, device, offload_dir is not None, calibration)

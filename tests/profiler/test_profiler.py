@@ -86,6 +86,23 @@ def test_embedding_profile_orders_weights_and_reports_zero_delta_at_fp32() -> No
     assert profile.machine is not None and profile.machine.threads >= 1
 
 
+def test_int4_reports_its_gptq_codes_with_round_to_nearest_beside_them() -> None:
+    eval_set = load_eval_set(None, limit=40)
+    request = _request("fake://embedder", precisions=(Precision.INT4,),
+                       tiers=(TierKind.CPU, TierKind.OFFLOAD))  # fmt: skip
+    profile = profile_model(request, eval_set, fake_loader, _quiet(2))
+    cpu = profile.candidate(Precision.INT4, TierKind.CPU)
+    offload = profile.candidate(Precision.INT4, TierKind.OFFLOAD)
+    assert cpu is not None and cpu.calibration is not None and cpu.accuracy is not None
+    assert cpu.calibration.method == "gptq"
+    rtn = cpu.calibration.rtn_accuracy
+    assert rtn is not None and rtn.delta > cpu.accuracy.delta > 0
+    assert offload is not None and offload.calibration is not None
+    assert offload.calibration.method == "rtn" and offload.calibration.rtn_accuracy is None
+    assert offload.accuracy is not None and offload.accuracy.delta == rtn.delta
+    assert profile.candidate(Precision.INT4, TierKind.CPU) is cpu
+
+
 def test_generation_profile_reports_perplexity_and_top1() -> None:
     eval_set = load_eval_set(None, limit=30)
     request = _request("fake://decoder", tiers=(TierKind.CPU,),

@@ -77,6 +77,7 @@ def test_the_report_renders_the_trade_off(minilm_profile: tuple[ModelProfile, Pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # int4 loads with GPTQ calibration: minutes on a 2-core CPU
 def test_smollm2_reports_perplexity_and_top1_for_every_precision() -> None:
     request = ProfileRequest(
         model_uri="builtin://smollm2-135m", tiers=(TierKind.CPU,), batch_sizes=(1,),

@@ -35,20 +35,26 @@ def sentences() -> list[str]:
 
 
 @cache
-def _engine(uri: str, precision: str, group_size: int | None = None) -> Engine:
-    return load_engine(uri, precision, group_size=group_size)
+def _engine(
+    uri: str, precision: str, group_size: int | None = None, calibration: str | None = None
+) -> Engine:
+    return load_engine(uri, precision, group_size=group_size, calibration=calibration)
 
 
 @pytest.fixture(scope="session")
 def minilm() -> Callable[..., Engine]:
-    """all-MiniLM-L6-v2 at a precision (and int4 group size), loaded once per session."""
-    return lambda precision, group_size=None: _engine(MINILM, precision, group_size)
+    """all-MiniLM-L6-v2 at a precision (and int4 group size and calibration), loaded once per
+    session."""
+    return lambda precision, group_size=None, calibration=None: _engine(
+        MINILM, precision, group_size, calibration
+    )
 
 
 @pytest.fixture(scope="session")
-def smollm() -> Callable[[str], Engine]:
-    """SmolLM2-135M-Instruct from its GGUF at a precision, loaded once per session."""
-    return lambda precision: _engine(SMOLLM, precision)
+def smollm() -> Callable[..., Engine]:
+    """SmolLM2-135M-Instruct from its GGUF at a precision (and int4 calibration), loaded once
+    per session."""
+    return lambda precision, calibration=None: _engine(SMOLLM, precision, None, calibration)
 
 
 def embed_all(engine: Engine, texts: list[str], batch: int = 32) -> torch.Tensor:

@@ -183,3 +183,11 @@ def test_serve_attaches_the_adapters_list_and_watches_it(
     assert settings["capacity"] == 3 and str(settings["dtype"]) == "torch.bfloat16"
     config = fake_loader[-1][1]["config"]
     assert (config.adapters_file, config.adapters_poll_s) == (listing, 0.5)
+
+
+def test_serve_passes_an_int4_calibration_only_when_asked(
+    fake_loader: list[tuple[tuple[Any, ...], dict[str, Any]]],
+) -> None:
+    assert cli.main([*SERVE, "--precision", "int4", "--int4-calibration", "rtn"]) == 0
+    (_, load_kwargs), _ = fake_loader
+    assert load_kwargs["calibration"] == "rtn"

@@ -57,6 +57,17 @@ class MachineInfo(ApiModel):
     """torch version."""
 
 
+class Int4Calibration(ApiModel):
+    """How an int4 candidate's 4-bit codes were fitted (the bytes are the same either way)."""
+
+    method: Literal["gptq", "rtn"]
+    """`gptq`: fitted to each layer's inputs on the runtime's bundled calibration texts (none
+    of them an eval text), what `--precision int4` serves on gpu and cpu tiers; `rtn`:
+    round-to-nearest, what the offload tier serves."""
+    rtn_accuracy: AccuracyMeasure | None = None
+    """With gptq: the quality round-to-nearest codes keep at the same bytes, for comparison."""
+
+
 class CandidateProfile(ApiModel):
     """One way to run the model: a variant at a precision on a tier."""
 
@@ -78,6 +89,8 @@ class CandidateProfile(ApiModel):
     """Latency and throughput by batch size."""
     accuracy: AccuracyMeasure | None = None
     """Quality loss against the primary fp32 reference."""
+    calibration: Int4Calibration | None = None
+    """int4: how the codes were fitted; `accuracy` is that of the codes served."""
     error: str | None = None
     """Why this candidate could not be measured (it is then never chosen)."""
     machine: MachineInfo | None = None

@@ -15,6 +15,7 @@ from tierwise_operator.api import (
     PRIMARY_VARIANT,
     AccuracyMeasure,
     CandidateProfile,
+    Int4Calibration,
     LatencyPoint,
     ModelProfile,
     Precision,
@@ -39,7 +40,7 @@ from .progress import Progress
 from .timing import TimingPolicy, measure
 
 Loader = Callable[..., Engine]
-"""`load_engine(uri, precision, device=, offload_dir=, group_size=, name=)`."""
+"""`load_engine(uri, precision, device=, offload_dir=, group_size=, name=, calibration=)`."""
 Reference = torch.Tensor | TokenReference
 
 
@@ -186,6 +187,37 @@ def _sync(device: str) -> Callable[[], None]:
     return lambda: None
 
 
+def _calibration(
+    engine: Engine,
+    cand: Candidate,
+    *,
+    request: ProfileRequest,
+    reference: Reference,
+    eval_set: EvalSet,
+    loader: Loader,
+    progress: Progress,
+) -> Int4Calibration | None:
+    """How int4 codes were fitted; for GPTQ codes, also what round-to-nearest keeps at the same
+    bytes (the same kernels, so only its accuracy is measured)."""
+    method = engine.info.calibration
+    if method is None:
+        return None
+    if method != "gptq":
+        return Int4Calibration(method="rtn")
+    progress.step("measuring round-to-nearest int4 beside it")
+    device = request.device if cand.tier is TierKind.GPU else "cpu"
+    rtn = loader(
+        cand.uri, cand.precision, device=device, group_size=request.group_size, calibration="rtn"
+    )
+    try:
+        return Int4Calibration(
+            method="gptq", rtn_accuracy=_accuracy(rtn, reference, eval_set.texts)
+        )
+    finally:
+        del rtn
+        release_memory()
+
+
 def _measure_candidate(
     cand: Candidate,
     request: ProfileRequest,
@@ -215,6 +247,10 @@ def _measure_candidate(
         load_seconds = time.perf_counter() - started
         progress.step("measuring accuracy")
         accuracy = _accuracy(engine, reference, eval_set.texts)
+        calibration = _calibration(
+            engine, cand, request=request, reference=reference, eval_set=eval_set,
+            loader=loader, progress=progress,
+        )  # fmt: skip
         latency: list[LatencyPoint] = []
         for batch in request.batch_sizes:
             progress.step(f"timing batch {batch}")
@@ -230,6 +266,7 @@ def _measure_candidate(
             kv_cache_bytes_per_token=engine.info.kv_cache_bytes_per_token,
             latency=latency,
             accuracy=accuracy,
+            calibration=calibration,
         )
         del engine
     except Exception as exc:  # one bad candidate must not sink the profile
