@@ -24,6 +24,7 @@ CONDITIONS = {
     "AccuracyWithinBudget",
     "SLOMet",
     "MetricsAvailable",
+    "InputsResolved",
 }
 MODEL_COLUMNS = ["NAME", "PRECISION", "TIER", "REPLICAS", "READY", "COST/1K", "AGE"]
 TIER_COLUMNS = ["NAME", "KIND", "MEMORY", "PRICE", "AGE"]
