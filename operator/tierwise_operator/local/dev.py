@@ -294,7 +294,9 @@ class Dev:
             infeasible = condition(model, "Ready").get("reason") == "NoFeasiblePlan"
             return profiled and (ready_replicas(model) > 0 or infeasible)
 
-        return await self.until(settled, timeout=900, tick=progress)
+        model = await self.until(settled, timeout=900, tick=progress)
+        await progress(model)  # the last lines, which may have arrived with the settled state
+        return model
 
     def show_plan(self, model: dict[str, Any]) -> None:
         self.step(3, "The plan (kubectl get inferencemodels)")
