@@ -19,6 +19,13 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
+def matching_source(uri: str, pattern: str, what: str, examples: str) -> str:
+    """`uri` if it matches `pattern`, else an error naming what it should be, with examples."""
+    if not re.match(pattern, uri):
+        raise ValueError(f'"{uri}" is not {what} (examples: {examples})')
+    return uri
+
+
 class ModelSource(ApiModel):
     uri: str = Field(json_schema_extra={"pattern": SOURCE_PATTERN})
     """Where the checkpoint is: `pvc://claim/path` (mounted read-only into the pods),
@@ -28,12 +35,8 @@ class ModelSource(ApiModel):
     @field_validator("uri")
     @classmethod
     def _known_scheme(cls, uri: str) -> str:
-        if not re.match(SOURCE_PATTERN, uri):
-            raise ValueError(
-                f'"{uri}" is not a model source (examples: pvc://models/minilm, '
-                "file:///models/minilm, builtin://all-minilm-l6-v2)"
-            )
-        return uri
+        examples = "pvc://models/minilm, file:///models/minilm, builtin://all-minilm-l6-v2"
+        return matching_source(uri, SOURCE_PATTERN, "a model source", examples)
 
 
 class ModelVariant(ApiModel):
@@ -99,12 +102,8 @@ class AdapterSource(ApiModel):
     @field_validator("uri")
     @classmethod
     def _known_scheme(cls, uri: str) -> str:
-        if not re.match(ADAPTER_SOURCE_PATTERN, uri):
-            raise ValueError(
-                f'"{uri}" is not an adapter source (examples: pvc://adapters/support-bot, '
-                "file:///adapters/support-bot)"
-            )
-        return uri
+        examples = "pvc://adapters/support-bot, file:///adapters/support-bot"
+        return matching_source(uri, ADAPTER_SOURCE_PATTERN, "an adapter source", examples)
 
 
 class AdapterBudget(ApiModel):
